@@ -1,0 +1,116 @@
+"""SB3 callbacks shared by every agent: run logs, the console, and task-switch events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.console import Console
+from agents.logs import EPISODE_COLUMNS, TASK_COLUMNS, CSVLog
+from agents.vec_env import GymnasiumVecEnv, TaskInfo, unwrap
+
+SwitchHandler = Callable[[TaskInfo, TaskInfo, int], None]
+
+
+class RunLogger(BaseCallback):
+    """Writes ``metrics.csv`` (via the SB3 logger), ``episodes.csv`` and ``tasks.csv``; drives the console.
+
+    A metrics row is dumped when ``log_every`` env steps have passed (checked at rollout starts, i.e. right
+    after a training phase, so rows carry the latest losses), at every task switch (so no row mixes two
+    tasks) and at the end. Switch handlers (``on_switch``) run right after the step that switched.
+
+    ``sps`` is measured between rollout starts, so every window holds whole collect + train cycles; a switch
+    row (cut mid-rollout) repeats the latest such measurement instead of a biased partial one.
+    """
+
+    def __init__(self, run_dir: str | Path, log_every: int, console: Console,
+                 on_switch: list[SwitchHandler] | None = None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.log_every = log_every
+        self.console = console
+        self.on_switch = list(on_switch or [])
+        self._returns: list[float] = []
+        self._lengths: list[int] = []
+
+    def _on_training_start(self) -> None:
+        env = unwrap(self.model.get_env())
+        if not isinstance(env, GymnasiumVecEnv):
+            raise TypeError(f"RunLogger needs a GymnasiumVecEnv, got {type(env).__name__}")
+        self.env = env
+        self.episodes = CSVLog(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
+        self.tasks = CSVLog(self.run_dir / "tasks.csv", TASK_COLUMNS)
+        self._start_time = self._sps_time = time.time()
+        self._last_step = self._sps_step = self.num_timesteps
+        self._sps: float | None = None
+        self._record_visit(self.env.task)
+        task = self.env.task
+        self.console.message(f"task {task.name} (visit {task.visit}, cycle {task.cycle})")
+
+    def _record_visit(self, task: TaskInfo) -> None:
+        self.tasks.append({"task_visit": task.visit, "task_id": task.task_id, "task_name": task.name,
+                           "task_cycle": task.cycle, "start_step": self.num_timesteps})
+
+    def _on_step(self) -> bool:
+        self.console.advance(self.training_env.num_envs)
+        for info in self.locals["infos"]:
+            episode = info.get("episode")
+            if episode is None:
+                continue
+            task: TaskInfo = info.get("task", self.env.task)
+            self.episodes.append({"step": self.num_timesteps, "task_visit": task.visit,
+                                  "task_id": task.task_id, "task_name": task.name, "task_cycle": task.cycle,
+                                  "return": episode["r"], "length": episode["l"]})
+            self._returns.append(episode["r"])
+            self._lengths.append(episode["l"])
+        if self.env.task_switched:
+            old, new = self.env.previous_task, self.env.task
+            self._dump(old, measure_sps=False)
+            self._record_visit(new)
+            self.console.message(f"task switch at step {self.num_timesteps:,}: {old.name} -> {new.name} "
+                                 f"(visit {new.visit}, cycle {new.cycle})")
+            for handler in self.on_switch:
+                handler(old, new, self.num_timesteps)
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps - self._last_step >= self.log_every:
+            self._dump(self.env.task)
+
+    def _on_training_end(self) -> None:
+        if self.num_timesteps > self._last_step:
+            self._dump(self.env.task)
+        self.episodes.close()
+        self.tasks.close()
+
+    def _dump(self, task: TaskInfo, measure_sps: bool = True) -> None:
+        now = time.time()
+        if measure_sps or self._sps is None:
+            self._sps = (self.num_timesteps - self._sps_step) / max(now - self._sps_time, 1e-9)
+            self._sps_step, self._sps_time = self.num_timesteps, now
+        sps = self._sps
+        record = self.logger.record
+        record("time/total_timesteps", self.num_timesteps)
+        record("time/elapsed_s", round(now - self._start_time, 3))
+        record("time/sps", round(sps, 1))
+        record("task/visit", task.visit)
+        record("task/id", task.task_id)
+        record("task/name", task.name, exclude="tensorboard")
+        record("task/cycle", task.cycle)
+        record("rollout/episodes", len(self._returns))
+        if self._returns:
+            r = np.asarray(self._returns)
+            record("rollout/ep_return_mean", float(r.mean()))
+            record("rollout/ep_return_std", float(r.std()))
+            record("rollout/ep_return_min", float(r.min()))
+            record("rollout/ep_return_max", float(r.max()))
+            record("rollout/ep_length_mean", float(np.mean(self._lengths)))
+        mean_return = round(float(np.mean(self._returns)), 2) if self._returns else None
+        self.console.status(task=task.name, ret=mean_return, sps=int(sps))
+        self.logger.dump(step=self.num_timesteps)
+        self._returns, self._lengths = [], []
+        self._last_step = self.num_timesteps

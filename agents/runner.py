@@ -1,0 +1,87 @@
+"""One training run from a resolved config: env, agent, logs, checkpoint, summary.
+
+The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnostic: it receives a
+``make_env(env_cfg, num_envs, seed)`` factory returning a gymnasium vector env, so ``agents`` never imports
+``envs``. A run directory holds::
+
+    config.yaml      the resolved config
+    metrics.csv      periodic and per-task-switch rows (see agents.logs.METRIC_COLUMNS)
+    episodes.csv     one row per finished episode
+    tasks.csv        one row per task visit
+    tb/              TensorBoard events
+    checkpoints/final.zip   the SB3 model (policy + optimizer state)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from gymnasium.vector import VectorEnv
+from omegaconf import OmegaConf
+from stable_baselines3.common.logger import configure
+
+from agents.algorithms import make_agent
+from agents.callbacks import RunLogger
+from agents.console import Console
+from agents.logs import MetricsCSV
+from agents.methods import build_method
+from agents.summary import print_summary, summarize
+from agents.vec_env import GymnasiumVecEnv
+
+EnvFactory = Callable[[Mapping[str, Any], int, int], VectorEnv]
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is present, else ``cpu``; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but no CUDA GPU is available; valid choices here: auto, cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"device={name!r}; valid choices: auto, cpu, cuda, cuda:<index>")
+    return name
+
+
+def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
+    """Train the agent described by ``cfg`` and return its run directory."""
+    run_dir = Path(cfg["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(dict(cfg)), run_dir / "config.yaml")
+    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+    device = resolve_device(str(cfg.get("device", "auto")))
+    seed = int(cfg["seed"])
+    agent_cfg = cfg["agent"]
+
+    venv = make_env(cfg["env"], int(agent_cfg["n_envs"]), seed)
+    total = cfg.get("total_timesteps") or getattr(venv, "total_steps", None)
+    if not total:
+        raise ValueError("total_timesteps is not set and the env has no schedule length; set total_timesteps")
+    env = GymnasiumVecEnv(venv)
+    method = build_method(cfg["method"])
+    model = make_agent(agent_cfg, env, method, int(total), seed=seed, device=device)
+    logger = configure(str(run_dir / "tb"), ["tensorboard"])
+    logger.output_formats.append(MetricsCSV(run_dir / "metrics.csv"))
+    model.set_logger(logger)
+
+    console = Console(int(total), progress=bool(cfg.get("progress", True)))
+    callback = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console,
+                         on_switch=[lambda old, new, step: method.on_task_switch(model, old, new, step)])
+    start = time.time()
+    try:
+        model.learn(int(total), callback=callback, log_interval=None)
+    finally:
+        console.close()
+        logger.close()
+    elapsed = time.time() - start
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    model.save(run_dir / "checkpoints" / "final.zip")
+    env.close()
+
+    print_summary(summarize(run_dir, final_step=model.num_timesteps))
+    print(f"{model.num_timesteps:,} env steps in {elapsed:.0f} s ({model.num_timesteps / elapsed:,.0f} steps/s); "
+          f"run directory: {run_dir}", flush=True)
+    return run_dir

@@ -1,0 +1,315 @@
+"""Curricula: an ordered list of tasks visited on a schedule, as one gymnasium vector env.
+
+**Global steps.** The schedule counts *env steps summed over all sub-envs*: one vector step of ``N`` envs
+advances the global step by ``N``. Visit ``v`` nominally covers global steps ``[start_v, end_v)``.
+
+**Synchronized switch rule.** A vector step belongs to the visit that contains its first env step. After a
+vector step the global step is ``T``; if ``T >= end_v``, every sub-env switches to the next visit at once.
+So the switch happens at global step ``ceil(end_v / N) * N`` — exactly ``end_v`` when ``N`` divides it —
+and boundaries never drift, because each one is computed from the absolute ``end_v``.
+
+**An episode in flight at a switch** is cut with ``truncated=True`` (its last observation in
+``infos["final_obs"]``, as gymnasium's same-step autoreset does), and the observation returned by that step is
+already the first observation of the new task. Agents therefore bootstrap the cut episode like a time limit
+and never act on an observation of the old task after the switch.
+
+**After the last visit** the env stays in the last task (``infos["curriculum_done"]`` is true), because
+agents such as PPO finish their last rollout past the nominal end.
+
+Every step's ``infos`` carries ``task_id``, ``task_name``, ``task_cycle`` and ``task_visit`` arrays (the same
+value for every sub-env), describing the task of the *returned* observation; this is how agents see task
+switches without importing this package. Episodes that end at a step belong to the task reported by the
+previous step (or by ``reset``), since no episode spans a switch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+ORDERS = ("fixed", "random")
+
+
+class Transform:
+    """A per-task change of an env, applied to batched actions, observations and rewards.
+
+    ``resample`` is called at the start of every visit of the task with a generator seeded from the
+    curriculum seed and the visit index, so random transforms (e.g. a fresh permutation per cycle) are
+    deterministic.
+    """
+
+    def resample(self, rng: np.random.Generator) -> None:
+        pass
+
+    def action(self, actions: np.ndarray) -> np.ndarray:
+        return actions
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return obs
+
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return rewards
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: a base vector env (built by ``make_env(num_envs)``) and its transforms.
+
+    Tasks with equal ``env_key`` share one env instance (re-seeded at each visit); by default each task
+    has its own.
+    """
+
+    name: str
+    make_env: Callable[[int], VectorEnv]
+    transforms: tuple[Transform, ...] = ()
+    env_key: Hashable | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    index: int
+    task_id: int
+    cycle: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long each task lasts and in which order tasks come.
+
+    :param steps_per_task: global env steps per visit, one number or one per task.
+    :param cycles: how many times the task list is visited.
+    :param order: ``fixed`` (the list order every cycle) or ``random`` (a seeded permutation per cycle).
+    """
+
+    steps_per_task: int | tuple[int, ...]
+    cycles: int = 1
+    order: str = "fixed"
+    seed: int = 0
+
+    def task_steps(self, n_tasks: int) -> tuple[int, ...]:
+        if isinstance(self.steps_per_task, int | np.integer):
+            steps = (int(self.steps_per_task),) * n_tasks
+        else:
+            steps = tuple(int(s) for s in self.steps_per_task)
+            if len(steps) != n_tasks:
+                raise ValueError(f"steps_per_task has {len(steps)} entries for {n_tasks} tasks")
+        for s in steps:
+            if s <= 0:
+                raise ValueError(f"steps_per_task={s!r} must be > 0")
+        return steps
+
+    def visits(self, n_tasks: int) -> list[Visit]:
+        if n_tasks < 1:
+            raise ValueError("the curriculum has no tasks; give at least one")
+        if self.cycles < 1:
+            raise ValueError(f"cycles={self.cycles!r} must be >= 1")
+        if self.order not in ORDERS:
+            raise ValueError(f"order={self.order!r}; valid choices: {', '.join(ORDERS)}")
+        steps = self.task_steps(n_tasks)
+        rng = np.random.default_rng([self.seed, 0x5EED])
+        visits: list[Visit] = []
+        start = 0
+        for cycle in range(self.cycles):
+            order = rng.permutation(n_tasks) if self.order == "random" else np.arange(n_tasks)
+            for task_id in order:
+                end = start + steps[task_id]
+                visits.append(Visit(len(visits), int(task_id), cycle, start, end))
+                start = end
+        return visits
+
+    def total_steps(self, n_tasks: int) -> int:
+        return sum(self.task_steps(n_tasks)) * self.cycles
+
+
+def switch_step(nominal_end: int, num_envs: int) -> int:
+    """The global step at which a visit that nominally ends at ``nominal_end`` really ends."""
+    return math.ceil(nominal_end / num_envs) * num_envs
+
+
+class CurriculumVectorEnv(VectorEnv):
+    """A vector env that runs the tasks of a curriculum one after another, all sub-envs in lockstep."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, tasks: Sequence[Task], schedule: Schedule, num_envs: int, seed: int = 0, *,
+                 global_num_envs: int | None = None, env_index_offset: int = 0):
+        """
+        :param global_num_envs: env steps the global step advances per vector step (default ``num_envs``).
+            A worker process that runs sub-envs ``[offset, offset + num_envs)`` of a larger batch passes the
+            batch size here, so every worker switches at the same vector step.
+        :param env_index_offset: index of this env's first sub-env in that batch (it shifts the env seeds,
+            so the workers together reproduce the single-process batch exactly).
+        """
+        if not tasks:
+            raise ValueError("the curriculum has no tasks; give at least one")
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be >= 1")
+        self.tasks = tuple(tasks)
+        self.schedule = schedule
+        self.visits = schedule.visits(len(self.tasks))
+        self.num_envs = num_envs
+        self.global_num_envs = global_num_envs or num_envs
+        self.env_index_offset = env_index_offset
+        self.seed = seed
+        self._envs: dict[Hashable, VectorEnv] = {}
+        first = self._env_for(0)
+        self.single_observation_space = first.single_observation_space
+        self.single_action_space = first.single_action_space
+        self.observation_space = first.observation_space
+        self.action_space = first.action_space
+        for task_id in range(1, len(self.tasks)):
+            env = self._env_for(task_id)
+            if env.single_observation_space != self.single_observation_space:
+                raise ValueError(f"task {self.tasks[task_id].name!r} has another observation space")
+            if env.single_action_space != self.single_action_space:
+                raise ValueError(f"task {self.tasks[task_id].name!r} has another action space")
+        self.global_step = 0
+        self._visit = self.visits[0]
+
+    # -- public state -------------------------------------------------------------------------------
+    @property
+    def visit(self) -> Visit:
+        return self._visit
+
+    @property
+    def task(self) -> Task:
+        return self.tasks[self._visit.task_id]
+
+    @property
+    def total_steps(self) -> int:
+        return self.visits[-1].end
+
+    @property
+    def done(self) -> bool:
+        return self._visit.index == len(self.visits) - 1 and self.global_step >= self._visit.end
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _env_for(self, task_id: int) -> VectorEnv:
+        task = self.tasks[task_id]
+        key = task.env_key if task.env_key is not None else ("task", task_id)
+        if key not in self._envs:
+            env = task.make_env(self.num_envs)
+            if env.num_envs != self.num_envs:
+                raise ValueError(f"task {task.name!r} built {env.num_envs} envs, expected {self.num_envs}")
+            self._envs[key] = env
+        return self._envs[key]
+
+    def _activate(self, visit: Visit) -> np.ndarray:
+        """Enter ``visit``: resample its transforms, reset its env with visit-derived seeds."""
+        self._visit = visit
+        task = self.task
+        for k, t in enumerate(task.transforms):
+            t.resample(np.random.default_rng([self.seed, visit.index, k, 0x7F]))
+        env_seed = int(np.random.SeedSequence([self.seed, visit.index]).generate_state(1)[0] >> 1)
+        obs, _ = self._env_for(visit.task_id).reset(seed=env_seed + self.env_index_offset)
+        return self._observation(obs)
+
+    def _observation(self, obs: np.ndarray) -> np.ndarray:
+        for t in self.task.transforms:
+            obs = t.observation(obs)
+        return obs
+
+    def _task_infos(self, infos: dict[str, Any]) -> dict[str, Any]:
+        n, v = self.num_envs, self._visit
+        infos["task_id"] = np.full(n, v.task_id, dtype=np.int64)
+        infos["task_name"] = np.full(n, self.task.name, dtype=object)
+        infos["task_cycle"] = np.full(n, v.cycle, dtype=np.int64)
+        infos["task_visit"] = np.full(n, v.index, dtype=np.int64)
+        infos["curriculum_done"] = np.full(n, self.done, dtype=bool)
+        return infos
+
+    # -- gymnasium API ------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self.seed = int(seed)
+        self.global_step = 0
+        obs = self._activate(self.visits[0])
+        return obs, self._task_infos({})
+
+    def step(self, actions):
+        task = self.task
+        for t in reversed(task.transforms):
+            actions = t.action(actions)
+        obs, rewards, terminated, truncated, infos = self._env_for(self._visit.task_id).step(actions)
+        obs = self._observation(obs)
+        for t in task.transforms:
+            rewards = t.reward(rewards)
+        final_obs = infos.get("final_obs")
+        if final_obs is not None:
+            for i in np.flatnonzero(infos["_final_obs"]):
+                final_obs[i] = self._observation(final_obs[i][None])[0]
+        self.global_step += self.global_num_envs
+
+        is_last = self._visit.index == len(self.visits) - 1
+        if not is_last and self.global_step >= self._visit.end:
+            ended = terminated | truncated
+            if final_obs is None:
+                final_obs = np.full(self.num_envs, None, dtype=object)
+            for i in np.flatnonzero(~ended):
+                final_obs[i] = obs[i].copy()
+            truncated = truncated | ~ended
+            infos = {**infos, "final_obs": final_obs, "_final_obs": np.ones(self.num_envs, dtype=bool)}
+            obs = self._activate(self.visits[self._visit.index + 1])
+        return obs, rewards, terminated, truncated, self._task_infos(infos)
+
+    def close(self, **kwargs: Any) -> None:
+        for env in self._envs.values():
+            env.close(**kwargs)
+
+
+class CurriculumEnv(gym.Env):
+    """One sub-env of a curriculum as a plain ``gymnasium.Env`` (for env checkers and subprocess workers).
+
+    Episode ends and switches follow gymnasium's single-env contract: ``step`` returns the last observation
+    with ``terminated``/``truncated`` set, and the next ``reset()`` returns the first observation of the next
+    episode (in the next task after a switch). ``info`` holds the task fields as scalars.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, tasks: Sequence[Task], schedule: Schedule, seed: int = 0, *,
+                 global_num_envs: int = 1, env_index: int = 0):
+        self._venv = CurriculumVectorEnv(tasks, schedule, 1, seed, global_num_envs=global_num_envs,
+                                         env_index_offset=env_index)
+        self.observation_space = self._venv.single_observation_space
+        self.action_space = self._venv.single_action_space
+        self._next: tuple[np.ndarray, dict[str, Any]] | None = None
+        self._task: dict[str, Any] = {}
+
+    @property
+    def curriculum(self) -> CurriculumVectorEnv:
+        return self._venv
+
+    @staticmethod
+    def _info(infos: dict[str, Any]) -> dict[str, Any]:
+        return {k: infos[k][0].item() if hasattr(infos[k][0], "item") else infos[k][0]
+                for k in ("task_id", "task_name", "task_cycle", "task_visit", "curriculum_done")}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if self._next is not None and seed is None:
+            obs, self._task = self._next
+        else:
+            obs, infos = self._venv.reset(seed=seed)
+            obs, self._task = obs[0], self._info(infos)
+        self._next = None
+        return obs, dict(self._task)
+
+    def step(self, action):
+        obs, rewards, terminated, truncated, infos = self._venv.step(np.asarray([action]))
+        info = self._info(infos)
+        if terminated[0] or truncated[0]:
+            # The returned observation is the old episode's last one, so is the info; the next ones wait for reset.
+            self._next = (obs[0], info)
+            obs, info = infos["final_obs"], {**self._task, "curriculum_done": info["curriculum_done"]}
+        else:
+            self._task = info
+        return obs[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), dict(info)

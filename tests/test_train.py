@@ -1,0 +1,98 @@
+"""Tiny PPO and DQN runs through the Hydra entry point, and what they leave in the run directory."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.logs import read_csv
+
+# The documented metrics.csv columns (README "Run directory"); renaming one is a breaking change.
+DOCUMENTED_COLUMNS = [
+    "step", "time_s", "sps", "task_visit", "task_id", "task_name", "task_cycle", "episodes", "ep_return_mean",
+    "ep_return_std", "ep_return_min", "ep_return_max", "ep_length_mean", "learning_rate", "n_updates", "loss",
+    "policy_loss", "value_loss", "entropy_loss", "approx_kl", "clip_fraction", "explained_variance",
+    "exploration_rate",
+]
+
+TINY = {
+    "ppo": ["agent=ppo", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1",
+            "env.steps_per_task=256", "log_every=128"],
+    "dqn": ["agent=dqn", "agent.learning_starts=50", "agent.buffer_size=1000", "agent.exploration_steps=200",
+            "env.steps_per_task=200", "log_every=100"],
+}
+
+
+@pytest.fixture(scope="module", params=["ppo", "dqn"])
+def tiny_run(request, tmp_path_factory):
+    from conftest import run_train
+    run_dir = tmp_path_factory.mktemp(request.param) / "run"
+    result = run_train(*TINY[request.param], "env=minatar_demo", "env.cycles=1", "progress=false", "device=cpu",
+                       f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return request.param, run_dir, result
+
+
+def test_run_directory_has_every_artifact(tiny_run):
+    _, run_dir, _ = tiny_run
+    for name in ("config.yaml", "metrics.csv", "episodes.csv", "tasks.csv", "checkpoints/final.zip"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+
+
+def test_metrics_csv_has_the_documented_columns_and_rows_per_task(tiny_run):
+    agent, run_dir, _ = tiny_run
+    with open(run_dir / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    assert header == DOCUMENTED_COLUMNS
+    rows = read_csv(run_dir / "metrics.csv")
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(steps) and len(rows) >= 3
+    switch = 256 if agent == "ppo" else 200
+    assert {r["task_name"] for r in rows if int(r["step"]) <= switch} == {"breakout"}
+    assert {r["task_name"] for r in rows if int(r["step"]) > switch} == {"space_invaders"}
+    assert any(r["loss"] for r in rows) and all(float(r["sps"]) > 0 for r in rows)
+
+
+def test_task_switch_is_logged_and_printed(tiny_run):
+    agent, run_dir, result = tiny_run
+    tasks = read_csv(run_dir / "tasks.csv")
+    assert [(t["task_name"], int(t["start_step"])) for t in tasks] == [
+        ("breakout", 0), ("space_invaders", 256 if agent == "ppo" else 200)]
+    assert "task switch at step" in result.stdout + result.stderr
+    assert "Per-task summary" in result.stdout and "space_invaders" in result.stdout
+
+
+def test_episodes_are_attributed_to_their_task(tiny_run):
+    agent, run_dir, _ = tiny_run
+    switch = 256 if agent == "ppo" else 200
+    for e in read_csv(run_dir / "episodes.csv"):
+        assert (e["task_name"] == "breakout") == (int(e["step"]) <= switch)
+
+
+def test_final_checkpoint_loads_and_acts(tiny_run):
+    from agents.algorithms import DQN, PPO
+    agent, run_dir, _ = tiny_run
+    model = {"ppo": PPO, "dqn": DQN}[agent].load(run_dir / "checkpoints" / "final.zip", device="cpu")
+    action, _ = model.predict(np.zeros((10, 10, 10), dtype=bool), deterministic=True)
+    assert 0 <= int(action) < 6
+    groups = model.policy.optimizer.param_groups
+    assert [g["regularize"] for g in groups] == [True, False]  # heads excluded from regularization
+
+
+def test_single_game_dqn_run(train, tmp_path):
+    result = train("agent=dqn", "env=breakout", "total_timesteps=300", "agent.learning_starts=100",
+                   "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(read_csv(tmp_path / "run" / "metrics.csv")[-1]["step"]) == 300
+
+
+def test_multirun_gives_each_seed_its_own_directory(train, tmp_path):
+    result = train("-m", "seed=0,1", "total_timesteps=256", "agent.n_envs=4", "agent.n_steps=32",
+                   "agent.batch_size=64", "agent.n_epochs=1", "progress=false", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    configs = sorted(Path(tmp_path).glob("*/config.yaml"))
+    assert len(configs) == 2
+    seeds = {p.read_text().split("seed: ")[1].split()[0] for p in configs}
+    assert seeds == {"0", "1"}
