@@ -1,0 +1,40 @@
+"""L2 and L2-Init (regenerative) regularization.
+
+* :class:`L2` — ``R(θ) = ½||θ||²``, ``∇R = θ``: with ``coupled=True`` and coefficient ``λ`` this is exactly
+  ``torch.optim.Adam(weight_decay=λ)`` (Dohare's PPO+L2 arm, methods.md §2.5); with ``coupled=False`` it is
+  AdamW-style decoupled decay ``θ ← θ − lr·λ·θ``.
+* :class:`L2Init` — Kumar, Marklund & Van Roy (arXiv 2308.11958, methods.md §6.1):
+  ``R(θ) = ||θ − θ₀||²`` (squared, *not* Plasticine's unsquared norm), ``∇R = 2(θ − θ₀)``, with ``θ₀`` the
+  parameters when the optimizer was built (the initialization itself, not a resample). Applies to biases too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from plasticity.regularizers.base import Regularizer
+
+
+class L2(Regularizer):
+    key = "l2"
+
+    def penalty(self, p: Tensor, state: dict[str, Any]) -> Tensor:
+        return 0.5 * p.square().sum()
+
+    def grad(self, p: Tensor, state: dict[str, Any]) -> Tensor:
+        return p.detach().clone()
+
+
+class L2Init(Regularizer):
+    key = "l2init"
+
+    def init_state(self, p: Tensor) -> dict[str, Tensor]:
+        return {f"{self.key}_init": p.detach().clone()}
+
+    def penalty(self, p: Tensor, state: dict[str, Any]) -> Tensor:
+        return (p - self._state(state, "init")).square().sum()
+
+    def grad(self, p: Tensor, state: dict[str, Any]) -> Tensor:
+        return (p.detach() - self._state(state, "init")).mul_(2.0)

@@ -1,0 +1,96 @@
+"""Cost of each plasticity method in PPO's update phase, side by side with torch Adam (a benchmark, not a test).
+
+    python scripts/bench_update.py                                # every method, 7 repetitions
+    python scripts/bench_update.py --methods adamo spectral --reps 11
+
+One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 256 on the
+MinAtar network) is given the same rollout; then ``model.train()`` is timed for every method in turn,
+repetition after repetition, so machine noise hits all of them alike. Prints the median update time per
+method and its ratio to torch's Adam.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from agents.algorithms import make_agent
+from agents.console import print_table
+from agents.methods import Method, build_method
+from agents.vec_env import GymnasiumVecEnv
+from envs import make_curriculum
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+ALL_METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
+
+
+def load_config(*overrides: str) -> dict[str, Any]:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "run_dir=/tmp/unused"])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def torch_adam(eps: float) -> Method:
+    return Method("torch_adam", torch.optim.Adam, {"eps": eps})
+
+
+def build_agents(methods: list[str], agent: str = "ppo", seed: int = 0, extra: tuple[str, ...] = ()) -> dict:
+    """One agent per method, all holding the same filled rollout buffer (PPO) or replay buffer (DQN)."""
+    cfg = load_config(f"agent={agent}", "env=breakout", *extra)
+    plans = {"torch_adam": torch_adam(cfg["agent"]["adam_eps"])}
+    for name in methods:
+        plans[name] = build_method(load_config(f"agent={agent}", f"method={name}", *extra)["method"])
+    models, callbacks = {}, {}
+    for name, plan in plans.items():
+        env = GymnasiumVecEnv(make_curriculum(cfg["env"], int(cfg["agent"]["n_envs"]), seed))
+        model = make_agent(cfg["agent"], env, plan, 10**7, seed=seed, device="cpu")
+        _, callbacks[name] = model._setup_learn(10**7, callback=None)
+        models[name] = model
+    first = next(iter(models))
+    reference = models[first]
+    if agent == "ppo":
+        reference.collect_rollouts(reference.env, callbacks[first], reference.rollout_buffer, reference.n_steps)
+        for model in models.values():
+            model.rollout_buffer = reference.rollout_buffer
+    return models
+
+
+def time_updates(models: dict, reps: int, warmup: int = 1) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for rep in range(warmup + reps):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.train()
+            if rep >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ratio_rows(times: dict[str, list[float]], baseline: str = "torch_adam") -> list[tuple]:
+    base = statistics.median(times[baseline])
+    return [(name, statistics.median(t) * 1e3, min(t) * 1e3, statistics.median(t) / base) for name, t in times.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. agent.batch_size=512")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    models = build_agents(args.methods, extra=tuple(args.overrides))
+    rows = ratio_rows(time_updates(models, args.reps))
+    print_table("PPO update phase (one train() call: 4 epochs × 32 minibatches), medians",
+                ["method", "median ms", "min ms", "× torch Adam"],
+                [(n, round(m, 1), round(lo, 1), f"{r:.3f}") for n, m, lo, r in rows], left=(0,))
+
+
+if __name__ == "__main__":
+    main()
