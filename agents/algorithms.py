@@ -7,6 +7,7 @@ from typing import Any
 
 import stable_baselines3 as sb3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import get_parameters_by_name
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.methods import Method
@@ -14,12 +15,33 @@ from agents.networks import minatar_policy_kwargs
 from agents.policies import PlasticActorCriticPolicy, PlasticDQNPolicy
 
 
-class PPO(sb3.PPO):
+class _PlasticAlgorithm:
+    """What plasticity methods call on an agent, shared by PPO and DQN."""
+
+    policy: Any
+    policy_kwargs: dict[str, Any]
+
+    def inject_heads(self) -> None:
+        """Plasticity injection on the policy's heads, recorded so that ``load`` rebuilds the same structure."""
+        self.policy.inject_heads()
+        self.policy_kwargs["injections"] = self.policy.injections
+
+    def sync_target(self) -> None:
+        """Make derived copies of the trained network agree with it again (nothing to do for PPO)."""
+
+
+class PPO(_PlasticAlgorithm, sb3.PPO):
     """SB3 PPO; the place for agent-level speed-ups that keep its algorithm unchanged."""
 
 
-class DQN(sb3.DQN):
+class DQN(_PlasticAlgorithm, sb3.DQN):
     """SB3 DQN; the place for agent-level speed-ups that keep its algorithm unchanged."""
+
+    def sync_target(self) -> None:
+        """Copy the online network into the target network (after a switch-time change of parameters)."""
+        self.policy.sync_target()
+        self._create_aliases()
+        self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])
 
 
 LR_SCHEDULES = ("constant", "linear")

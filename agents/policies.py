@@ -1,21 +1,32 @@
-"""SB3 policies whose optimizer gets param groups that mark the output heads as not regularized.
+"""SB3 policies with what plasticity methods need from an agent, and nothing else changed.
 
-SB3 builds its optimizer as ``optimizer_class(self.parameters(), ...)``, which leaves a regularizing
-optimizer no way to tell heads from hidden layers. These subclasses rebuild it from
-:func:`plasticity.param_groups`, excluding ``action_net``/``value_net`` (PPO) or the last Q layer (DQN),
-unless ``regularize_heads=True``. Everything else is SB3's.
+* The optimizer is rebuilt from :func:`plasticity.param_groups`, so the output heads (``action_net`` and
+  ``value_net`` for PPO, the last Q layer for DQN) are in a group marked ``regularize=False`` (unless
+  ``regularize_heads=True``): SB3 builds ``optimizer_class(self.parameters())``, which leaves a regularizing
+  optimizer no way to tell heads from hidden layers.
+* ``trained_module`` (what the optimizer trains), ``head_names``, ``example_forward`` (one training-style
+  forward pass, for tracing the network), ``fresh_policy`` (a new draw of SB3's own initialization, for resets)
+  and ``inject_heads`` (plasticity injection, recorded in ``injections`` so that a saved model loads back with
+  the same structure).
+* DQN: ``sync_target`` copies the online network into the target network; it runs after every switch-time
+  change of the parameters (reset, shrink & perturb, injection), so targets never come from a network with
+  another structure or a stale initialization. Unit methods (CBP, ReDo) leave the target alone: it picks the
+  new units up at its next scheduled copy.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
 from plasticity import param_groups
+from plasticity.injection import InjectedHead
 
 
 def last_linear_name(module: nn.Module) -> str:
@@ -25,53 +36,131 @@ def last_linear_name(module: nn.Module) -> str:
     return names[-1]
 
 
-class _GroupedOptimizer:
-    """Mixin: ``_build`` as SB3 does it, then the optimizer rebuilt with head-aware param groups."""
+def _inject(module: nn.Module, name: str, freeze_old: bool) -> InjectedHead:
+    *path, attr = name.split(".")
+    owner = module
+    for part in path:
+        owner = getattr(owner, part)
+    old = getattr(owner, attr)
+    fresh = copy.deepcopy(_innermost(old))
+    for m in fresh.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    head = InjectedHead(old, fresh, freeze_old=freeze_old)
+    setattr(owner, attr, head)
+    return head
+
+
+def _innermost(head: nn.Module) -> nn.Module:
+    while isinstance(head, InjectedHead):
+        head = head.new
+    return head
+
+
+class _PlasticPolicy:
+    """Mixin for SB3 policies (see the module docstring)."""
 
     regularize_heads: bool
+    injections: int
+    freeze_injected: bool
     optimizer: Any
 
-    def _head_names(self) -> tuple[str, ...]:
-        raise NotImplementedError
+    def _init_plastic(self, regularize_heads: bool, injections: int, freeze_injected: bool) -> None:
+        self.regularize_heads = regularize_heads
+        self.injections = injections
+        self.freeze_injected = freeze_injected
 
-    def _optimized_module(self) -> nn.Module:
+    # agent-specific pieces -----------------------------------------------------------------------------
+    def trained_module(self) -> nn.Module:
         return self  # type: ignore[return-value]
 
+    def head_names(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def example_forward(self, batch: int = 4) -> None:
+        raise NotImplementedError
+
+    def sync_target(self) -> None:
+        """Make derived copies (DQN's target network) agree with the trained module again."""
+
+    def _example_obs(self, batch: int) -> torch.Tensor:
+        space = self.observation_space  # type: ignore[attr-defined]
+        return torch.as_tensor(space.sample()[None].repeat(batch, 0), device=self.device).float()  # type: ignore
+
+    def fresh_policy(self) -> nn.Module:
+        """A new policy of the same class and arguments: SB3's initialization, drawn again."""
+        return type(self)(**self._get_constructor_parameters()).to(self.device)  # type: ignore[attr-defined]
+
+    # building ------------------------------------------------------------------------------------------
     def _rebuild_optimizer(self, lr_schedule: Schedule) -> None:
-        exclude = () if self.regularize_heads else self._head_names()
-        groups = param_groups(self._optimized_module(), exclude=exclude)
-        self.optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[attr-defined]
+        exclude = () if self.regularize_heads else self.head_names()
+        groups = param_groups(self.trained_module(), exclude=exclude)
+        self.optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore
+        for _ in range(self.injections):
+            self._inject_structure()
+
+    def _inject_structure(self) -> list[InjectedHead]:
+        heads = [_inject(self.trained_module(), name, self.freeze_injected) for name in self.head_names()]
+        self.optimizer.add_param_group({"params": [p for h in heads for p in h.new.parameters()],
+                                        "regularize": False})
+        return heads
+
+    def inject_heads(self) -> None:
+        """Plasticity injection on every head (predictions unchanged; see plasticity.injection)."""
+        heads = self._inject_structure()
+        for head in heads:
+            head.to(self.device)  # type: ignore[attr-defined]
+        self.injections += 1
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
-        data["regularize_heads"] = self.regularize_heads
+        data.update(regularize_heads=self.regularize_heads, injections=self.injections,
+                    freeze_injected=self.freeze_injected)
         return data
 
 
-class PlasticActorCriticPolicy(_GroupedOptimizer, ActorCriticPolicy):
-    def __init__(self, *args: Any, regularize_heads: bool = False, **kwargs: Any):
-        self.regularize_heads = regularize_heads
+class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
+    def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
+                 freeze_injected: bool = True, **kwargs: Any):
+        self._init_plastic(regularize_heads, injections, freeze_injected)
         super().__init__(*args, **kwargs)
 
-    def _head_names(self) -> tuple[str, ...]:
+    def head_names(self) -> tuple[str, ...]:
         return ("action_net", "value_net")
 
+    def example_forward(self, batch: int = 4) -> None:
+        obs = self._example_obs(batch)
+        self.evaluate_actions(obs, torch.zeros(batch, device=self.device))
+
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         self._rebuild_optimizer(lr_schedule)
 
 
-class PlasticDQNPolicy(_GroupedOptimizer, DQNPolicy):
-    def __init__(self, *args: Any, regularize_heads: bool = False, **kwargs: Any):
-        self.regularize_heads = regularize_heads
+class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
+    def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
+                 freeze_injected: bool = True, **kwargs: Any):
+        self._init_plastic(regularize_heads, injections, freeze_injected)
         super().__init__(*args, **kwargs)
 
-    def _optimized_module(self) -> nn.Module:
+    def trained_module(self) -> nn.Module:
         return self.q_net
 
-    def _head_names(self) -> tuple[str, ...]:
-        return (last_linear_name(self.q_net),)
+    def head_names(self) -> tuple[str, ...]:
+        return (self._head_name,)  # found once at build time: injection nests new Linear layers inside it
+
+    def example_forward(self, batch: int = 4) -> None:
+        self.q_net(self._example_obs(batch))
+
+    def sync_target(self) -> None:
+        target = copy.deepcopy(self.q_net)
+        target.set_training_mode(False)
+        target.requires_grad_(False)
+        self.q_net_target = target
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
+        self._head_name = last_linear_name(self.q_net)
         self._rebuild_optimizer(lr_schedule)
+        if self.injections:
+            self.sync_target()

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from gymnasium.vector import VectorEnv
 from omegaconf import OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
 
 from agents.algorithms import make_agent
 from agents.callbacks import RunLogger
 from agents.console import Console
 from agents.logs import MetricsCSV
-from agents.methods import build_method
+from agents.methods import Method, build_method
 from agents.summary import print_summary, summarize
 from agents.vec_env import GymnasiumVecEnv
 
@@ -46,8 +48,22 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
-    """Train the agent described by ``cfg`` and return its run directory."""
+@dataclass
+class Run:
+    """Everything a run is made of, built and validated before any training starts."""
+
+    cfg: Mapping[str, Any]
+    run_dir: Path
+    model: BaseAlgorithm
+    method: Method
+    env: GymnasiumVecEnv
+    total_timesteps: int
+    callback: RunLogger
+    console: Console
+
+
+def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
+    """Build the env, the method and the agent of ``cfg`` and open its run directory's logs."""
     run_dir = Path(cfg["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(dict(cfg)), run_dir / "config.yaml")
@@ -66,22 +82,28 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
     logger = configure(str(run_dir / "tb"), ["tensorboard"])
     logger.output_formats.append(MetricsCSV(run_dir / "metrics.csv"))
     model.set_logger(logger)
-
     console = Console(int(total), progress=bool(cfg.get("progress", True)))
     callback = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console,
                          on_switch=[lambda old, new, step: method.on_task_switch(model, old, new, step)])
+    return Run(cfg, run_dir, model, method, env, int(total), callback, console)
+
+
+def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
+    """Train the agent described by ``cfg`` and return its run directory."""
+    run = prepare(cfg, make_env)
+    model = run.model
     start = time.time()
     try:
-        model.learn(int(total), callback=callback, log_interval=None)
+        model.learn(run.total_timesteps, callback=run.callback, log_interval=None)
     finally:
-        console.close()
-        logger.close()
+        run.console.close()
+        model.logger.close()
     elapsed = time.time() - start
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
-    model.save(run_dir / "checkpoints" / "final.zip")
-    env.close()
+    (run.run_dir / "checkpoints").mkdir(exist_ok=True)
+    model.save(run.run_dir / "checkpoints" / "final.zip")
+    run.env.close()
 
-    print_summary(summarize(run_dir, final_step=model.num_timesteps))
+    print_summary(summarize(run.run_dir, final_step=model.num_timesteps))
     print(f"{model.num_timesteps:,} env steps in {elapsed:.0f} s ({model.num_timesteps / elapsed:,.0f} steps/s); "
-          f"run directory: {run_dir}", flush=True)
-    return run_dir
+          f"run directory: {run.run_dir}", flush=True)
+    return run.run_dir

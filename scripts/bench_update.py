@@ -2,6 +2,7 @@
 
     python scripts/bench_update.py                                # every method, 7 repetitions
     python scripts/bench_update.py --methods adamo spectral --reps 11
+    python scripts/bench_update.py --methods cbp cbp_active redo redo_every_10
 
 One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 256 on the
 MinAtar network) is given the same rollout; then ``model.train()`` is timed for every method in turn,
@@ -28,7 +29,14 @@ from agents.vec_env import GymnasiumVecEnv
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-ALL_METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
+SWITCH_ONLY = ("reset_head", "reset_all", "snp_switch", "injection")  # identical to adam between switches
+# label → (method, overrides): unit methods working at full rate from the first update (at the default
+# maturity no unit would mature within a benchmark, which would only time the utility bookkeeping).
+VARIANTS = {
+    "cbp_active": ("cbp", ["method.units.maturity_threshold=0", "method.units.replacement_rate=1e-3"]),
+    "redo_every_10": ("redo", ["method.units.interval=10"]),
+}
+ALL_METHODS = [*sorted(p.stem for p in (CONF / "method").glob("*.yaml") if p.stem not in SWITCH_ONLY), *VARIANTS]
 
 
 def load_config(*overrides: str) -> dict[str, Any]:
@@ -46,7 +54,8 @@ def build_agents(methods: list[str], agent: str = "ppo", seed: int = 0, extra: t
     cfg = load_config(f"agent={agent}", "env=breakout", *extra)
     plans = {"torch_adam": torch_adam(cfg["agent"]["adam_eps"])}
     for name in methods:
-        plans[name] = build_method(load_config(f"agent={agent}", f"method={name}", *extra)["method"])
+        method, overrides = VARIANTS.get(name, (name, []))
+        plans[name] = build_method(load_config(f"agent={agent}", f"method={method}", *overrides, *extra)["method"])
     models, callbacks = {}, {}
     for name, plan in plans.items():
         env = GymnasiumVecEnv(make_curriculum(cfg["env"], int(cfg["agent"]["n_envs"]), seed))

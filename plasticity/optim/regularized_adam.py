@@ -21,6 +21,7 @@ behaves exactly like a new Adam entry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -207,7 +208,8 @@ def _per_entry_adam(p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    bias_correction1 = 1 - torch.pow(beta1, step)
-    bias_correction2_sqrt = (1 - torch.pow(beta2, step)).sqrt_()
-    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-    p.addcdiv_(exp_avg / bias_correction1, denom, value=-lr)
+    # 1 − β^t per entry as −expm1(t·ln β): accurate for small t, and cheap (no float64 pow over the tensor)
+    bias_correction1 = torch.expm1(step * math.log(beta1)).neg_()
+    bias_correction2_sqrt = torch.expm1(step * math.log(beta2)).neg_().sqrt_()
+    denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
+    p.addcdiv_(exp_avg.div(bias_correction1), denom, value=-lr)

@@ -6,6 +6,7 @@
 * :class:`L2Init` — Kumar, Marklund & Van Roy (arXiv 2308.11958, methods.md §6.1):
   ``R(θ) = ||θ − θ₀||²`` (squared, *not* Plasticine's unsquared norm), ``∇R = 2(θ − θ₀)``, with ``θ₀`` the
   parameters when the optimizer was built (the initialization itself, not a resample). Applies to biases too.
+  When a unit method re-initializes entries (CBP, ReDo), their anchor becomes the new values.
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class L2Init(Regularizer):
 
     def grad(self, p: Tensor, state: dict[str, Any]) -> Tensor:
         return (p.detach() - self._state(state, "init")).mul_(2.0)
+
+    def reset_entries(self, p: Tensor, state: dict[str, Any], index: tuple) -> None:
+        if f"{self.key}_init" in state:
+            self._state(state, "init")[index] = p.detach()[index]
