@@ -11,7 +11,7 @@ from stable_baselines3.common.utils import get_parameters_by_name
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.methods import Method
-from agents.networks import minatar_policy_kwargs
+from agents.networks import policy_kwargs_for
 from agents.policies import PlasticActorCriticPolicy, PlasticDQNPolicy
 
 
@@ -54,9 +54,8 @@ def learning_rate(cfg: Mapping[str, Any]) -> float | Callable[[float], float]:
     return lr if schedule == "constant" else (lambda progress_remaining: progress_remaining * lr)
 
 
-def _policy_kwargs(cfg: Mapping[str, Any], method: Method) -> dict[str, Any]:
-    net = cfg.get("network", {})
-    return dict(**minatar_policy_kwargs(int(net.get("features_dim", 128)), int(net.get("filters", 16))),
+def _policy_kwargs(cfg: Mapping[str, Any], env: VecEnv, method: Method) -> dict[str, Any]:
+    return dict(**policy_kwargs_for(env.observation_space, cfg.get("network")),
                 optimizer_class=method.optimizer_class, optimizer_kwargs=dict(method.optimizer_kwargs),
                 regularize_heads=method.regularize_heads)
 
@@ -73,7 +72,7 @@ def _pick(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def make_ppo(cfg: Mapping[str, Any], env: VecEnv, method: Method, total_timesteps: int, **common: Any) -> PPO:
-    policy_kwargs = _policy_kwargs(cfg, method)
+    policy_kwargs = _policy_kwargs(cfg, env, method)
     policy_kwargs["share_features_extractor"] = bool(cfg.get("share_features_extractor", True))
     return PPO(PlasticActorCriticPolicy, env, learning_rate=learning_rate(cfg), policy_kwargs=policy_kwargs,
                **_pick(cfg, PPO_KEYS), **common)
@@ -82,7 +81,7 @@ def make_ppo(cfg: Mapping[str, Any], env: VecEnv, method: Method, total_timestep
 def make_dqn(cfg: Mapping[str, Any], env: VecEnv, method: Method, total_timesteps: int, **common: Any) -> DQN:
     # SB3 anneals epsilon over a fraction of the run; the config gives it in env steps, as the MinAtar paper does.
     fraction = min(1.0, int(cfg.get("exploration_steps", 100_000)) / max(total_timesteps, 1))
-    return DQN(PlasticDQNPolicy, env, learning_rate=learning_rate(cfg), policy_kwargs=_policy_kwargs(cfg, method),
+    return DQN(PlasticDQNPolicy, env, learning_rate=learning_rate(cfg), policy_kwargs=_policy_kwargs(cfg, env, method),
                exploration_fraction=fraction, **_pick(cfg, DQN_KEYS), **common)
 
 

@@ -8,6 +8,7 @@ The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnos
     metrics.csv      periodic and per-task-switch rows (see agents.logs.METRIC_COLUMNS)
     episodes.csv     one row per finished episode
     tasks.csv        one row per task visit
+    eval.csv         evaluation of every task (at switches, every eval.every steps, at the end)
     tb/              TensorBoard events
     checkpoints/final.zip   the SB3 model (policy + optimizer state)
 """
@@ -15,6 +16,7 @@ The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnos
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +26,13 @@ import torch
 from gymnasium.vector import VectorEnv
 from omegaconf import OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from agents.algorithms import make_agent
 from agents.callbacks import RunLogger
 from agents.console import Console
+from agents.evaluation import EvalCallback
 from agents.logs import MetricsCSV
 from agents.methods import Method, build_method
 from agents.summary import print_summary, summarize
@@ -58,8 +62,10 @@ class Run:
     method: Method
     env: GymnasiumVecEnv
     total_timesteps: int
-    callback: RunLogger
+    callback: CallbackList
+    run_logger: RunLogger
     console: Console
+    evaluator: EvalCallback | None = None
 
 
 def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
@@ -83,9 +89,27 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
     logger.output_formats.append(MetricsCSV(run_dir / "metrics.csv"))
     model.set_logger(logger)
     console = Console(int(total), progress=bool(cfg.get("progress", True)))
-    callback = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console,
-                         on_switch=[lambda old, new, step: method.on_task_switch(model, old, new, step)])
-    return Run(cfg, run_dir, model, method, env, int(total), callback, console)
+    run_logger = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console)
+    evaluator = make_evaluator(cfg, venv, run_dir)
+    if evaluator is not None:
+        run_logger.on_switch.append(evaluator.on_switch)  # first: the policy as it ended the old task
+    run_logger.on_switch.append(lambda old, new, step: method.on_task_switch(model, old, new, step))
+    callbacks = CallbackList([run_logger, *([evaluator] if evaluator else [])])
+    return Run(cfg, run_dir, model, method, env, int(total), callbacks, run_logger, console, evaluator)
+
+
+def make_evaluator(cfg: Mapping[str, Any], venv: VectorEnv, run_dir: Path) -> EvalCallback | None:
+    ev = dict(cfg.get("eval") or {})
+    if not ev.get("enabled", True):
+        return None
+    if not hasattr(venv, "make_eval_envs"):
+        warnings.warn(f"{type(venv).__name__} provides no eval envs (use env.vectorization=batched); "
+                      "evaluation is off", stacklevel=2)
+        return None
+    envs = venv.make_eval_envs(int(ev.get("num_envs", 8)))
+    return EvalCallback(run_dir, envs, every=int(ev.get("every", 250_000)), episodes=int(ev.get("episodes", 8)),
+                        max_steps=int(ev.get("max_steps", 2000)), deterministic=bool(ev.get("deterministic", False)),
+                        seed=int(cfg["seed"]) + 10_000)
 
 
 def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
@@ -98,6 +122,8 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
     finally:
         run.console.close()
         model.logger.close()
+        if run.evaluator is not None:
+            run.evaluator.close()
     elapsed = time.time() - start
     (run.run_dir / "checkpoints").mkdir(exist_ok=True)
     model.save(run.run_dir / "checkpoints" / "final.zip")

@@ -16,6 +16,10 @@ and never act on an observation of the old task after the switch.
 **After the last visit** the env stays in the last task (``infos["curriculum_done"]`` is true), because
 agents such as PPO finish their last rollout past the nominal end.
 
+**Evaluation.** :meth:`CurriculumVectorEnv.make_eval_envs` builds, for every task, a separate env instance
+seen through the task's transforms in their current state (the last visit's permutation; for a task not
+visited yet, the one its first visit will draw), for evaluation with fixed seeds.
+
 Every step's ``infos`` carries ``task_id``, ``task_name``, ``task_cycle`` and ``task_visit`` arrays (the same
 value for every sub-env), describing the task of the *returned* observation; this is how agents see task
 switches without importing this package. Episodes that end at a step belong to the task reported by the
@@ -33,28 +37,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.transforms import Transform, TransformedVectorEnv
+
 ORDERS = ("fixed", "random")
-
-
-class Transform:
-    """A per-task change of an env, applied to batched actions, observations and rewards.
-
-    ``resample`` is called at the start of every visit of the task with a generator seeded from the
-    curriculum seed and the visit index, so random transforms (e.g. a fresh permutation per cycle) are
-    deterministic.
-    """
-
-    def resample(self, rng: np.random.Generator) -> None:
-        pass
-
-    def action(self, actions: np.ndarray) -> np.ndarray:
-        return actions
-
-    def observation(self, obs: np.ndarray) -> np.ndarray:
-        return obs
-
-    def reward(self, rewards: np.ndarray) -> np.ndarray:
-        return rewards
 
 
 @dataclass(frozen=True)
@@ -173,6 +158,10 @@ class CurriculumVectorEnv(VectorEnv):
                 raise ValueError(f"task {self.tasks[task_id].name!r} has another action space")
         self.global_step = 0
         self._visit = self.visits[0]
+        for task_id in range(len(self.tasks)):  # transforms start as their task's first visit draws them
+            first = next((v for v in self.visits if v.task_id == task_id), None)
+            if first is not None:
+                self._resample(first)
 
     # -- public state -------------------------------------------------------------------------------
     @property
@@ -202,20 +191,26 @@ class CurriculumVectorEnv(VectorEnv):
             self._envs[key] = env
         return self._envs[key]
 
+    def _resample(self, visit: Visit) -> None:
+        for k, t in enumerate(self.tasks[visit.task_id].transforms):
+            t.resample(np.random.default_rng([self.seed, visit.index, k, 0x7F]))
+
+    def _view(self, task_id: int) -> TransformedVectorEnv:
+        return TransformedVectorEnv(self._env_for(task_id), self.tasks[task_id].transforms)
+
     def _activate(self, visit: Visit) -> np.ndarray:
         """Enter ``visit``: resample its transforms, reset its env with visit-derived seeds."""
         self._visit = visit
-        task = self.task
-        for k, t in enumerate(task.transforms):
-            t.resample(np.random.default_rng([self.seed, visit.index, k, 0x7F]))
+        self._resample(visit)
+        self._active = self._view(visit.task_id)
         env_seed = int(np.random.SeedSequence([self.seed, visit.index]).generate_state(1)[0] >> 1)
-        obs, _ = self._env_for(visit.task_id).reset(seed=env_seed + self.env_index_offset)
-        return self._observation(obs)
-
-    def _observation(self, obs: np.ndarray) -> np.ndarray:
-        for t in self.task.transforms:
-            obs = t.observation(obs)
+        obs, _ = self._active.reset(seed=env_seed + self.env_index_offset)
         return obs
+
+    def make_eval_envs(self, num_envs: int) -> list[tuple[int, str, VectorEnv]]:
+        """``(task_id, task_name, env)`` for every task: new env instances seen through the task's transforms."""
+        return [(i, task.name, TransformedVectorEnv(task.make_env(num_envs), task.transforms))
+                for i, task in enumerate(self.tasks)]
 
     def _task_infos(self, infos: dict[str, Any]) -> dict[str, Any]:
         n, v = self.num_envs, self._visit
@@ -235,24 +230,13 @@ class CurriculumVectorEnv(VectorEnv):
         return obs, self._task_infos({})
 
     def step(self, actions):
-        task = self.task
-        for t in reversed(task.transforms):
-            actions = t.action(actions)
-        obs, rewards, terminated, truncated, infos = self._env_for(self._visit.task_id).step(actions)
-        obs = self._observation(obs)
-        for t in task.transforms:
-            rewards = t.reward(rewards)
-        final_obs = infos.get("final_obs")
-        if final_obs is not None:
-            for i in np.flatnonzero(infos["_final_obs"]):
-                final_obs[i] = self._observation(final_obs[i][None])[0]
+        obs, rewards, terminated, truncated, infos = self._active.step(actions)
         self.global_step += self.global_num_envs
-
         is_last = self._visit.index == len(self.visits) - 1
         if not is_last and self.global_step >= self._visit.end:
             ended = terminated | truncated
-            if final_obs is None:
-                final_obs = np.full(self.num_envs, None, dtype=object)
+            final_obs = infos.get("final_obs")
+            final_obs = np.full(self.num_envs, None, dtype=object) if final_obs is None else final_obs.copy()
             for i in np.flatnonzero(~ended):
                 final_obs[i] = obs[i].copy()
             truncated = truncated | ~ended

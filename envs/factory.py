@@ -2,34 +2,45 @@
 
 A spec looks like::
 
-    kind: minatar                 # the family of base envs
-    tasks: [breakout, space_invaders]   # a game name, or a mapping {game: ..., name: ..., <env options>}
+    kind: minatar                 # minatar | ale | classic
+    tasks:                        # a game name, or a mapping {game: ..., name: ..., transforms: [...], <options>}
+      - breakout
+      - {game: breakout, name: breakout_flipped, transforms: [{type: reward_scale, scale: -1}]}
+    transforms: []                # applied to every task, after the task's own
     steps_per_task: 250000        # global env steps per visit (one number or one per task)
     cycles: 2
     order: fixed                  # fixed | random (seeded per cycle)
-    sticky_action_prob: 0.1       # env options shared by every task, overridable per task
-    difficulty_ramping: true
-    max_episode_steps: null
-    vectorization: batched        # batched (one process, default) | subproc (one worker process per env)
+    vectorization: batched        # batched (one process) | subproc (one worker process per env)
+    sticky_action_prob: 0.1       # the kind's options: defaults for every task, overridable per task
+
+Options per kind: see :data:`KIND_OPTIONS`. Every key and value is checked before any env is built; a bad one
+raises a one-line ``ValueError`` naming it and the valid choices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
+from envs.classic import PHYSICS, CartPoleVectorEnv
 from envs.curriculum import CurriculumEnv, CurriculumVectorEnv, Schedule, Task
-from envs.minatar import check_game
+from envs.minatar import N_ACTIONS, OBS_SHAPE, check_game
 from envs.minatar_vector import MinAtarVectorEnv
+from envs.transforms import build_transform
 
-KINDS = ("minatar",)
+KIND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "minatar": ("sticky_action_prob", "difficulty_ramping", "max_episode_steps", "stall_steps", "stall_min_return"),
+    "ale": ("repeat_action_probability", "frameskip", "stack_num", "noop_max", "max_num_frames_per_episode",
+            "reward_clipping", "episodic_life"),
+    "classic": (*PHYSICS, "max_episode_steps"),
+}
+CLASSIC_GAMES = ("cartpole",)
 VECTORIZATIONS = ("batched", "subproc")
 SCHEDULE_KEYS = ("steps_per_task", "cycles", "order")
-MINATAR_OPTIONS = ("sticky_action_prob", "difficulty_ramping", "max_episode_steps")
-SPEC_KEYS = ("name", "kind", "tasks", "vectorization", *SCHEDULE_KEYS, *MINATAR_OPTIONS)
+SPEC_KEYS = ("name", "kind", "tasks", "transforms", "vectorization", *SCHEDULE_KEYS)
 
 
 def _check_keys(where: str, spec: Mapping[str, Any], valid: tuple[str, ...]) -> None:
@@ -38,14 +49,23 @@ def _check_keys(where: str, spec: Mapping[str, Any], valid: tuple[str, ...]) -> 
             raise ValueError(f"unknown key {where}.{key}; valid keys: {', '.join(valid)}")
 
 
-def _task_spec(entry: str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(entry, str):
-        return {"game": entry}
-    entry = dict(entry)
-    _check_keys("env.tasks[]", entry, ("game", "name", *MINATAR_OPTIONS))
-    if "game" not in entry:
-        raise ValueError(f"a task needs a 'game': got {entry}")
-    return entry
+def _kind(spec: Mapping[str, Any]) -> str:
+    kind = spec.get("kind", "minatar")
+    if kind not in KIND_OPTIONS:
+        raise ValueError(f"unknown env.kind {kind!r}; valid choices: {', '.join(KIND_OPTIONS)}")
+    return kind
+
+
+def _base_env(kind: str, game: str, options: dict[str, Any]) -> tuple[Callable[[int], VectorEnv], tuple, int, bool]:
+    """(factory, single observation shape, number of actions, channels_last) of one task's base env."""
+    if kind == "minatar":
+        return partial(MinAtarVectorEnv, check_game(game), **options), OBS_SHAPE, N_ACTIONS, True
+    if kind == "ale":
+        from envs.ale import ALEVectorEnv, check_rom
+        return partial(ALEVectorEnv, check_rom(game), **options), (options.get("stack_num", 4), 84, 84), 18, False
+    if game not in CLASSIC_GAMES:
+        raise ValueError(f"unknown classic game {game!r}; valid games: {', '.join(CLASSIC_GAMES)}")
+    return partial(CartPoleVectorEnv, **options), (4,), 2, True
 
 
 def schedule_from_spec(spec: Mapping[str, Any], seed: int) -> Schedule:
@@ -57,21 +77,31 @@ def schedule_from_spec(spec: Mapping[str, Any], seed: int) -> Schedule:
 
 
 def tasks_from_spec(spec: Mapping[str, Any]) -> list[Task]:
-    kind = spec.get("kind", "minatar")
-    if kind not in KINDS:
-        raise ValueError(f"unknown env.kind {kind!r}; valid choices: {', '.join(KINDS)}")
+    kind = _kind(spec)
+    options_keys = KIND_OPTIONS[kind]
+    _check_keys("env", spec, (*SPEC_KEYS, *options_keys))
     entries = spec.get("tasks") or []
     if not entries:
         raise ValueError("env.tasks is empty; give at least one task")
-    shared = {k: spec[k] for k in MINATAR_OPTIONS if k in spec}
-    tasks = []
+    shared = {k: spec[k] for k in options_keys if k in spec and spec[k] is not None}
+    shared_transforms = list(spec.get("transforms") or [])
+    tasks, names = [], []
     for entry in entries:
-        task = _task_spec(entry)
-        game = check_game(task.pop("game"))
-        name = task.pop("name", game)
-        options = {**shared, **task}
-        key = (game, tuple(sorted(options.items())))
-        tasks.append(Task(name=name, make_env=partial(MinAtarVectorEnv, game, **options), env_key=key))
+        task = {"game": entry} if isinstance(entry, str) else dict(entry)
+        _check_keys("env.tasks[]", task, ("game", "name", "transforms", *options_keys))
+        if "game" not in task:
+            raise ValueError(f"a task needs a 'game': got {dict(task)}")
+        game = str(task.pop("game"))
+        name = str(task.pop("name", game))
+        transform_specs = [*(task.pop("transforms", None) or []), *shared_transforms]
+        options = {**shared, **{k: v for k, v in task.items() if v is not None}}
+        make_env, obs_shape, n_actions, channels_last = _base_env(kind, game, options)
+        transforms = tuple(build_transform(t, obs_shape, n_actions, channels_last) for t in transform_specs)
+        if name in names:
+            name = f"{name}#{len(names)}"
+        names.append(name)
+        key = (kind, game, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        tasks.append(Task(name=name, make_env=make_env, transforms=transforms, env_key=key))
     return tasks
 
 
@@ -82,7 +112,6 @@ def make_curriculum(spec: Mapping[str, Any], num_envs: int, seed: int = 0) -> Ve
     ``AsyncVectorEnv``); the workers count global steps for the whole batch, so they switch tasks at the same
     step and reproduce the batched env's trajectories exactly. On small CPUs it is slower (ecosystem.md §11).
     """
-    _check_keys("env", spec, SPEC_KEYS)
     vectorization = spec.get("vectorization", "batched")
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"env.vectorization={vectorization!r}; valid choices: {', '.join(VECTORIZATIONS)}")

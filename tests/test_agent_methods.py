@@ -60,8 +60,8 @@ def test_reset_all_gives_a_fresh_network_and_a_consistent_target(tmp_path, agent
         seen["state"] = [bool(opt.state.get(p)) and "exp_avg" in opt.state[p]
                          for p in policy.trained_module().parameters()]
 
-    run.callback.on_switch.append(snapshot)  # runs after the method's own switch handler
-    run.callback.on_switch.insert(0, lambda old, new, step: seen.update(
+    run.run_logger.on_switch.append(snapshot)  # runs after the method's own switch handler
+    run.run_logger.on_switch.insert(0, lambda old, new, step: seen.update(
         before=[p.detach().clone() for p in policy.trained_module().parameters()]))
     initial = [p.detach().clone() for p in policy.trained_module().parameters()]
     run.model.learn(512, callback=run.callback, log_interval=None)
@@ -96,7 +96,7 @@ def test_optimizer_reset_on_switch_composes_with_adamo(tmp_path):
     run = make_run(tmp_path, "ppo", "method=adamo", "method.on_switch.reset_optimizer=true")
     opt = run.model.policy.optimizer
     steps = {}
-    run.callback.on_switch.append(lambda old, new, step: steps.update(
+    run.run_logger.on_switch.append(lambda old, new, step: steps.update(
         after=[opt.state.get(p, {}).get("step") for g in opt.param_groups for p in g["params"]]))
     run.model.learn(256, callback=run.callback, log_interval=None)
     assert steps and all(s is None for s in steps["after"])
@@ -112,8 +112,8 @@ def test_injection_keeps_predictions_and_the_checkpoint_loads(tmp_path):
     def before_switch(old, new, step):
         captured["logits"] = run.model.policy.get_distribution(obs).distribution.logits.detach().clone()
 
-    run.callback.on_switch.insert(0, before_switch)  # before the method's handler
-    run.callback.on_switch.append(lambda old, new, step: captured.update(
+    run.run_logger.on_switch.insert(0, before_switch)  # before the method's handler
+    run.run_logger.on_switch.append(lambda old, new, step: captured.update(
         after=run.model.policy.get_distribution(obs).distribution.logits.detach().clone()))
     run.model.learn(256, callback=run.callback, log_interval=None)
     torch.testing.assert_close(captured["after"], captured["logits"], rtol=0, atol=1e-5)

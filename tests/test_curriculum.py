@@ -96,10 +96,12 @@ def test_padded_env_reproduces_reference_minatar(game):
             ref.reset()
 
 
-def test_batched_env_matches_single_envs_step_for_step():
+@pytest.mark.parametrize("game", ["asterix", "breakout", "freeway", "seaquest", "space_invaders"])
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_batched_env_matches_single_envs_step_for_step(game, vectorized):
     n = 5
-    venv = MinAtarVectorEnv("breakout", n)
-    singles = [MinAtarEnv("breakout") for _ in range(n)]
+    venv = MinAtarVectorEnv(game, n, vectorized=vectorized)
+    singles = [MinAtarEnv(game) for _ in range(n)]
     obs, _ = venv.reset(seed=10)
     single_obs = [e.reset(seed=10 + i)[0] for i, e in enumerate(singles)]
     rng = np.random.default_rng(1)

@@ -71,6 +71,18 @@ def test_episodes_are_attributed_to_their_task(tiny_run):
         assert (e["task_name"] == "breakout") == (int(e["step"]) <= switch)
 
 
+def test_every_task_is_evaluated_at_the_switch_and_the_end(tiny_run):
+    agent, run_dir, _ = tiny_run
+    rows = read_csv(run_dir / "eval.csv")
+    switch = 256 if agent == "ppo" else 200
+    by_step: dict[int, set[str]] = {}
+    for r in rows:
+        by_step.setdefault(int(r["step"]), set()).add(r["eval_task_name"])
+    assert by_step[switch] == {"breakout", "space_invaders"}  # at the task boundary, on every task
+    assert max(by_step) > switch and by_step[max(by_step)] == {"breakout", "space_invaders"}
+    assert all(r["episodes"] for r in rows)
+
+
 def test_final_checkpoint_loads_and_acts(tiny_run):
     from agents.algorithms import DQN, PPO
     agent, run_dir, _ = tiny_run
@@ -86,6 +98,19 @@ def test_single_game_dqn_run(train, tmp_path):
                    "progress=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(read_csv(tmp_path / "run" / "metrics.csv")[-1]["step"]) == 300
+
+
+@pytest.mark.parametrize("agent, env, extra", [
+    ("ppo", "ale_abbas", ["+env.max_num_frames_per_episode=400"]),
+    ("dqn", "cartpole_dynamics", []),
+])
+def test_classic_and_ale_curricula_train(train, tmp_path, agent, env, extra):
+    result = train(*TINY[agent][:3], f"env={env}", "total_timesteps=200", "env.steps_per_task=64",
+                   "eval.episodes=2", "eval.max_steps=50", "progress=false", *extra, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(read_csv(tmp_path / "tasks.csv")) >= 2
+    assert {r["eval_task_name"] for r in read_csv(tmp_path / "eval.csv")} >= {"alien", "atlantis"} if agent == "ppo" \
+        else {"cartpole", "cartpole_long_pole"}
 
 
 def test_multirun_gives_each_seed_its_own_directory(train, tmp_path):

@@ -1,0 +1,112 @@
+"""Evaluate the current policy on every task of the curriculum, on separate env instances with fixed seeds.
+
+The env supplies the per-task eval envs (``make_eval_envs(num_envs)`` on the curriculum; see
+``envs.curriculum``). An evaluation runs each task's env from the same seeds every time until ``episodes``
+episodes have finished or ``max_steps`` vector steps have passed (episodes cut by that cap are not counted),
+and appends one row per task to ``eval.csv``::
+
+    step, task_visit, eval_task_id, eval_task_name, episodes, return_mean, return_std, length_mean
+
+It runs at every task switch (before the first step of the new task, i.e. the policy at the end of the
+old one), every ``every`` env steps, and at the end of training; ``eval.every: 0`` turns periodic evaluation
+off, ``eval.enabled: false`` turns it off entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import TensorBoardOutputFormat
+
+from agents.logs import CSVLog
+from agents.vec_env import TaskInfo
+
+EVAL_COLUMNS = ("step", "task_visit", "eval_task_id", "eval_task_name", "episodes", "return_mean", "return_std",
+                "length_mean")
+
+
+def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int, seed: int,
+             deterministic: bool) -> dict[str, Any]:
+    """Mean return of up to ``episodes`` episodes of ``model`` on ``env`` (reset with ``seed``)."""
+    obs, _ = env.reset(seed=seed)
+    returns = np.zeros(env.num_envs)
+    lengths = np.zeros(env.num_envs, dtype=np.int64)
+    done_returns: list[float] = []
+    done_lengths: list[int] = []
+    for _ in range(max_steps):
+        actions, _ = model.predict(obs, deterministic=deterministic)
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        returns += rewards
+        lengths += 1
+        for i in np.flatnonzero(terminated | truncated):
+            done_returns.append(float(returns[i]))
+            done_lengths.append(int(lengths[i]))
+            returns[i], lengths[i] = 0.0, 0
+        if len(done_returns) >= episodes:
+            break
+    done_returns, done_lengths = done_returns[:episodes], done_lengths[:episodes]
+    return {"episodes": len(done_returns),
+            "return_mean": float(np.mean(done_returns)) if done_returns else None,
+            "return_std": float(np.std(done_returns)) if done_returns else None,
+            "length_mean": float(np.mean(done_lengths)) if done_lengths else None}
+
+
+class EvalCallback(BaseCallback):
+    """Periodic evaluation on every task; call :meth:`run` from a task-switch handler too."""
+
+    def __init__(self, run_dir: str | Path, envs: Sequence[tuple[int, str, VectorEnv]], *, every: int = 250_000,
+                 episodes: int = 8, max_steps: int = 2000, deterministic: bool = False, seed: int = 0):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.envs = list(envs)
+        self.every, self.episodes, self.max_steps = int(every), int(episodes), int(max_steps)
+        self.deterministic, self.seed = bool(deterministic), int(seed)
+        self._last = 0
+        self._log: CSVLog | None = None
+        self._current = TaskInfo(0, 0, "task", 0)
+
+    def _on_training_start(self) -> None:
+        self._log = CSVLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        if self.every and self.num_timesteps - self._last >= self.every:
+            self.run()
+
+    def _on_training_end(self) -> None:
+        if self.num_timesteps > self._last:
+            self.run()
+        if self._log is not None:
+            self._log.close()
+
+    def on_switch(self, old: TaskInfo, new: TaskInfo, step: int) -> None:
+        self._current = old
+        self.run()
+        self._current = new
+
+    def run(self) -> None:
+        assert self._log is not None
+        self.num_timesteps = self.model.num_timesteps  # called from a switch handler before our own on_step
+        self._last = self.num_timesteps
+        for task_id, name, env in self.envs:
+            stats = evaluate(self.model, env, self.episodes, self.max_steps, self.seed + 1000 * task_id,
+                             self.deterministic)
+            self._log.append({"step": self.num_timesteps, "task_visit": self._current.visit,
+                              "eval_task_id": task_id, "eval_task_name": name, **stats})
+            if stats["return_mean"] is not None:
+                for fmt in self.logger.output_formats:
+                    if isinstance(fmt, TensorBoardOutputFormat):
+                        fmt.writer.add_scalar(f"eval/{name}/return", stats["return_mean"], self.num_timesteps)
+
+    def close(self) -> None:
+        for _, _, env in self.envs:
+            env.close()

@@ -1,0 +1,241 @@
+"""Per-task changes of an environment, applied to batched actions, observations and rewards of any vector env.
+
+A task is a base env plus transforms (applied in list order to observations and rewards, in reverse order to
+actions). Random transforms draw their parameters in :meth:`Transform.resample`, called at the start of every
+visit of the task with a generator seeded from the curriculum seed and the visit index: "a new action
+permutation every 500k steps" is one task with ``action_permutation`` visited every 500k steps for N cycles.
+
+=========================  ====================================================================================
+``type``                   effect
+=========================  ====================================================================================
+``reward_scale``           ``r ← scale·r`` (``scale: -1`` flips the sign)
+``reward_shift``           ``r ← r + offset``
+``reward_clip``            ``r ← clip(r, low, high)``
+``reward_sign``            ``r ← sign(r)``
+``action_permutation``     the agent's action ``a`` executes ``perm[a]`` (``permutation``: fixed, else drawn)
+``channel_permutation``    observation channel ``c`` shows base channel ``perm[c]`` (last axis for HWC, the first
+                           non-batch axis for CHW: ``channels_last``)
+``pixel_permutation``      the spatial positions of every channel are permuted the same way
+``sticky_actions``         with probability ``prob`` the previous executed action repeats (per sub-env)
+=========================  ====================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+
+class Transform:
+    """Base class: identity on everything."""
+
+    def resample(self, rng: np.random.Generator) -> None:
+        """Draw this visit's random parameters (and reset any per-visit state)."""
+
+    def action(self, actions: np.ndarray) -> np.ndarray:
+        return actions
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return obs
+
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return rewards
+
+
+class RewardScale(Transform):
+    def __init__(self, scale: float):
+        self.scale = float(scale)
+
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return rewards * self.scale
+
+
+class RewardShift(Transform):
+    def __init__(self, offset: float):
+        self.offset = float(offset)
+
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return rewards + self.offset
+
+
+class RewardClip(Transform):
+    def __init__(self, low: float = -1.0, high: float = 1.0):
+        if low > high:
+            raise ValueError(f"reward_clip: low={low!r} > high={high!r}")
+        self.low, self.high = float(low), float(high)
+
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return np.clip(rewards, self.low, self.high)
+
+
+class RewardSign(Transform):
+    def reward(self, rewards: np.ndarray) -> np.ndarray:
+        return np.sign(rewards)
+
+
+def _permutation(size: int, fixed: Sequence[int] | None, what: str) -> np.ndarray | None:
+    if fixed is None:
+        return None
+    perm = np.asarray(fixed, dtype=np.int64)
+    if perm.shape != (size,) or sorted(perm.tolist()) != list(range(size)):
+        raise ValueError(f"{what}: permutation {perm.tolist()} is not a permutation of 0..{size - 1} "
+                         f"(the space has {size})")
+    return perm
+
+
+class _Permutation(Transform):
+    """A permutation of ``size`` items: ``fixed`` if given, else a fresh random one at every visit."""
+
+    def __init__(self, size: int, permutation: Sequence[int] | None, what: str):
+        self.size = int(size)
+        self.fixed = _permutation(self.size, permutation, what)
+        self.perm = self.fixed if self.fixed is not None else np.arange(self.size)
+
+    def resample(self, rng: np.random.Generator) -> None:
+        if self.fixed is None:
+            self.perm = rng.permutation(self.size)
+
+
+class ActionPermutation(_Permutation):
+    """The agent's action ``a`` executes base action ``perm[a]``."""
+
+    def __init__(self, n_actions: int, permutation: Sequence[int] | None = None):
+        super().__init__(n_actions, permutation, "action_permutation")
+
+    def action(self, actions: np.ndarray) -> np.ndarray:
+        return self.perm[np.asarray(actions, dtype=np.int64)]
+
+
+class ChannelPermutation(_Permutation):
+    """Observation channel ``c`` shows base channel ``perm[c]``."""
+
+    def __init__(self, n_channels: int, channels_last: bool = True, permutation: Sequence[int] | None = None):
+        super().__init__(n_channels, permutation, "channel_permutation")
+        self.channels_last = bool(channels_last)
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return obs[..., self.perm] if self.channels_last else obs[:, self.perm]
+
+
+class PixelPermutation(_Permutation):
+    """Every channel's spatial positions are permuted by the same ``perm`` over ``H·W``."""
+
+    def __init__(self, height: int, width: int, channels_last: bool = True,
+                 permutation: Sequence[int] | None = None):
+        super().__init__(height * width, permutation, "pixel_permutation")
+        self.channels_last = bool(channels_last)
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        n = obs.shape[0]
+        if self.channels_last:
+            return obs.reshape(n, self.size, -1)[:, self.perm].reshape(obs.shape)
+        return obs.reshape(n, obs.shape[1], self.size)[:, :, self.perm].reshape(obs.shape)
+
+
+class StickyActions(Transform):
+    """With probability ``prob`` a sub-env repeats its previous executed action (Machado et al. 2018).
+
+    Use the base env's own sticky actions where it has them (MinAtar, ALE: reference-exact); this transform
+    adds them to any env.
+    """
+
+    def __init__(self, prob: float):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"sticky_actions: prob={prob!r} must be in [0, 1]")
+        self.prob = float(prob)
+        self._rng = np.random.default_rng(0)
+        self._last: np.ndarray | None = None
+
+    def resample(self, rng: np.random.Generator) -> None:
+        self._rng = np.random.default_rng(rng.integers(2**63))
+        self._last = None
+
+    def action(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions)
+        if self._last is None or self._last.shape != actions.shape:
+            self._last = np.zeros_like(actions)
+        executed = np.where(self._rng.random(actions.shape[0]) < self.prob, self._last, actions)
+        self._last = executed
+        return executed
+
+
+TRANSFORMS = ("reward_scale", "reward_shift", "reward_clip", "reward_sign", "action_permutation",
+              "channel_permutation", "pixel_permutation", "sticky_actions")
+
+
+def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actions: int | None,
+                    channels_last: bool) -> Transform:
+    """A transform from its config mapping (``{type: ..., <arguments>}``) for the given spaces."""
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    try:
+        if kind == "reward_scale":
+            return RewardScale(**spec)
+        if kind == "reward_shift":
+            return RewardShift(**spec)
+        if kind == "reward_clip":
+            return RewardClip(**spec)
+        if kind == "reward_sign":
+            return RewardSign(**spec)
+        if kind == "action_permutation":
+            if n_actions is None:
+                raise ValueError("action_permutation needs a discrete action space")
+            return ActionPermutation(n_actions, **spec)
+        if kind == "channel_permutation":
+            return ChannelPermutation(obs_shape[-1] if channels_last else obs_shape[0], channels_last, **spec)
+        if kind == "pixel_permutation":
+            h, w = (obs_shape[0], obs_shape[1]) if channels_last else (obs_shape[-2], obs_shape[-1])
+            return PixelPermutation(h, w, channels_last, **spec)
+        if kind == "sticky_actions":
+            return StickyActions(**spec)
+    except TypeError as err:  # an unknown or missing argument
+        raise ValueError(f"transform {kind!r}: {err}") from None
+    raise ValueError(f"unknown transform type {kind!r}; valid types: {', '.join(TRANSFORMS)}")
+
+
+class TransformedVectorEnv(VectorEnv):
+    """A vector env seen through a list of transforms (``final_obs`` included)."""
+
+    def __init__(self, env: VectorEnv, transforms: Sequence[Transform] = ()):
+        self.env = env
+        self.transforms = tuple(transforms)
+        self.num_envs = env.num_envs
+        self.metadata = env.metadata
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        self.observation_space = env.observation_space
+        self.action_space = env.action_space
+
+    def resample(self, rng_for: Any) -> None:
+        """``rng_for(k)`` gives the generator of the ``k``-th transform."""
+        for k, t in enumerate(self.transforms):
+            t.resample(rng_for(k))
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        for t in self.transforms:
+            obs = t.observation(obs)
+        return obs
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        obs, infos = self.env.reset(seed=seed, options=options)
+        return self.observation(obs), infos
+
+    def step(self, actions):
+        for t in reversed(self.transforms):
+            actions = t.action(actions)
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        for t in self.transforms:
+            rewards = t.reward(rewards)
+        final_obs = infos.get("final_obs")
+        if final_obs is not None and self.transforms:
+            final_obs = final_obs.copy()
+            for i in np.flatnonzero(infos["_final_obs"]):
+                final_obs[i] = self.observation(final_obs[i][None])[0]
+            infos = {**infos, "final_obs": final_obs}
+        return self.observation(obs), rewards, terminated, truncated, infos
+
+    def close(self, **kwargs: Any) -> None:
+        self.env.close(**kwargs)
