@@ -1,7 +1,25 @@
-"""Stable-Baselines3 PPO and DQN with plasticity methods as plugins, and the run loop they share."""
+"""Stable-Baselines3 PPO and DQN with plasticity methods as plugins, and the run loop they share.
 
-from agents.algorithms import DQN, PPO, make_agent
-from agents.methods import Method, build_method
-from agents.runner import train
+Submodules are imported on first use, so ``import agents.validation`` stays light.
+"""
 
-__all__ = ["DQN", "PPO", "Method", "build_method", "make_agent", "train"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "DQN": "agents.algorithms",
+    "PPO": "agents.algorithms",
+    "make_agent": "agents.algorithms",
+    "Method": "agents.methods",
+    "build_method": "agents.methods",
+    "train": "agents.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+
+
+__all__ = list(_EXPORTS)

@@ -47,9 +47,23 @@ class RunLogger(BaseCallback):
         self._start_time = self._sps_time = time.time()
         self._last_step = self._sps_step = self.num_timesteps
         self._sps: float | None = None
-        self._record_visit(self.env.task)
         task = self.env.task
-        self.console.message(f"task {task.name} (visit {task.visit}, cycle {task.cycle})")
+        resume = getattr(self, "_resume", None)
+        if resume is None:
+            self._record_visit(task)
+        else:  # a resumed run: the visit is already in tasks.csv; continue the windows and the clock
+            self._returns, self._lengths = list(resume["returns"]), list(resume["lengths"])
+            self._last_step, self._sps_step, self._sps = resume["last_step"], resume["sps_step"], resume["sps"]
+            self._start_time = time.time() - resume["elapsed"]
+        self.console.message(f"task {task.name} (visit {task.visit}, cycle {task.cycle})"
+                             f"{f', resumed at step {self.num_timesteps:,}' if resume else ''}")
+
+    def state_dict(self) -> dict:
+        return {"returns": list(self._returns), "lengths": list(self._lengths), "last_step": self._last_step,
+                "sps_step": self._sps_step, "sps": self._sps, "elapsed": time.time() - self._start_time}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state
 
     def _record_visit(self, task: TaskInfo) -> None:
         self.tasks.append({"task_visit": task.visit, "task_id": task.task_id, "task_name": task.name,

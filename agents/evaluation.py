@@ -1,7 +1,9 @@
 """Evaluate the current policy on every task of the curriculum, on separate env instances with fixed seeds.
 
 The env supplies the per-task eval envs (``make_eval_envs(num_envs)`` on the curriculum; see
-``envs.curriculum``). An evaluation runs each task's env from the same seeds every time until ``episodes``
+``envs.curriculum``), built anew for every evaluation: an evaluation must not depend on the previous one (a
+MinAtar env remembers its last action for sticky repeats), or a resumed run would evaluate differently. An
+evaluation runs each task's env from the same seeds every time until ``episodes``
 episodes have finished or ``max_steps`` vector steps have passed (episodes cut by that cap are not counted),
 and appends one row per task to ``eval.csv``::
 
@@ -14,7 +16,7 @@ off, ``eval.enabled: false`` turns it off entirely.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +62,13 @@ def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int
 class EvalCallback(BaseCallback):
     """Periodic evaluation on every task; call :meth:`run` from a task-switch handler too."""
 
-    def __init__(self, run_dir: str | Path, envs: Sequence[tuple[int, str, VectorEnv]], *, every: int = 250_000,
-                 episodes: int = 8, max_steps: int = 2000, deterministic: bool = False, seed: int = 0):
+    def __init__(self, run_dir: str | Path, make_envs: Callable[[int], Sequence[tuple[int, str, VectorEnv]]], *,
+                 num_envs: int = 8, every: int = 250_000, episodes: int = 8, max_steps: int = 2000,
+                 deterministic: bool = False, seed: int = 0):
         super().__init__()
         self.run_dir = Path(run_dir)
-        self.envs = list(envs)
+        self.make_envs = make_envs
+        self.num_envs = int(num_envs)
         self.every, self.episodes, self.max_steps = int(every), int(episodes), int(max_steps)
         self.deterministic, self.seed = bool(deterministic), int(seed)
         self._last = 0
@@ -74,6 +78,15 @@ class EvalCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._log = CSVLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
         self._last = self.num_timesteps
+        resume = getattr(self, "_resume", None)
+        if resume is not None:
+            self._last, self._current = resume["last"], resume["current"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last": self._last, "current": self._current}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = state
 
     def _on_step(self) -> bool:
         return True
@@ -97,9 +110,10 @@ class EvalCallback(BaseCallback):
         assert self._log is not None
         self.num_timesteps = self.model.num_timesteps  # called from a switch handler before our own on_step
         self._last = self.num_timesteps
-        for task_id, name, env in self.envs:
+        for task_id, name, env in self.make_envs(self.num_envs):
             stats = evaluate(self.model, env, self.episodes, self.max_steps, self.seed + 1000 * task_id,
                              self.deterministic)
+            env.close()
             self._log.append({"step": self.num_timesteps, "task_visit": self._current.visit,
                               "eval_task_id": task_id, "eval_task_name": name, **stats})
             if stats["return_mean"] is not None:
@@ -107,6 +121,3 @@ class EvalCallback(BaseCallback):
                     if isinstance(fmt, TensorBoardOutputFormat):
                         fmt.writer.add_scalar(f"eval/{name}/return", stats["return_mean"], self.num_timesteps)
 
-    def close(self) -> None:
-        for _, _, env in self.envs:
-            env.close()

@@ -5,7 +5,9 @@
   ``regularize_heads=True``): SB3 builds ``optimizer_class(self.parameters())``, which leaves a regularizing
   optimizer no way to tell heads from hidden layers.
 * ``trained_module`` (what the optimizer trains), ``head_names``, ``example_forward`` (one training-style
-  forward pass, for tracing the network), ``fresh_policy`` (a new draw of SB3's own initialization, for resets)
+  forward pass, for tracing the network), ``outputs`` (the network's outputs as one tensor, for metrics: PPO's
+  action logits then value, DQN's Q-values; the first ``n_actions`` columns rank actions), ``fresh_policy``
+  (a new draw of SB3's own initialization, for resets)
   and ``inject_heads`` (plasticity injection, recorded in ``injections`` so that a saved model loads back with
   the same structure).
 * DQN: ``sync_target`` copies the online network into the target network; it runs after every switch-time
@@ -83,6 +85,9 @@ class _PlasticPolicy:
     def sync_target(self) -> None:
         """Make derived copies (DQN's target network) agree with the trained module again."""
 
+    def outputs(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def _example_obs(self, batch: int) -> torch.Tensor:
         space = self.observation_space  # type: ignore[attr-defined]
         return torch.as_tensor(space.sample()[None].repeat(batch, 0), device=self.device).float()  # type: ignore
@@ -132,6 +137,15 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
         obs = self._example_obs(batch)
         self.evaluate_actions(obs, torch.zeros(batch, device=self.device))
 
+    def outputs(self, obs: torch.Tensor) -> torch.Tensor:
+        features = self.extract_features(obs)
+        if self.share_features_extractor:
+            latent_pi, latent_vf = self.mlp_extractor(features)
+        else:
+            latent_pi = self.mlp_extractor.forward_actor(features[0])
+            latent_vf = self.mlp_extractor.forward_critic(features[1])
+        return torch.cat([self.action_net(latent_pi), self.value_net(latent_vf)], dim=1)
+
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         self._rebuild_optimizer(lr_schedule)
@@ -151,6 +165,9 @@ class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
 
     def example_forward(self, batch: int = 4) -> None:
         self.q_net(self._example_obs(batch))
+
+    def outputs(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_net(obs)
 
     def sync_target(self) -> None:
         target = copy.deepcopy(self.q_net)

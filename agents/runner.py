@@ -1,20 +1,25 @@
-"""One training run from a resolved config: env, agent, logs, checkpoint, summary.
+"""One training run from a resolved config: env, agent, logs, checkpoints, resume, summary.
 
 The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnostic: it receives a
 ``make_env(env_cfg, num_envs, seed)`` factory returning a gymnasium vector env, so ``agents`` never imports
-``envs``. A run directory holds::
+``envs``. :func:`run` validates the config, resumes from the run directory's latest checkpoint when there is
+one (or from ``resume=<dir>``), guards against non-finite values and keeps ``status.json`` up to date. A run
+directory holds::
 
     config.yaml      the resolved config
+    status.json      running | completed | failed | preempted (with the reason)
+    checkpoints/     step_<N>.pt (the last checkpoint.keep of them) and final.zip
     metrics.csv      periodic and per-task-switch rows (see agents.logs.METRIC_COLUMNS)
     episodes.csv     one row per finished episode
     tasks.csv        one row per task visit
     eval.csv         evaluation of every task (at switches, every eval.every steps, at the end)
+    plasticity.csv   plasticity metrics (long format), periodic / at switches / at the end
     tb/              TensorBoard events
-    checkpoints/final.zip   the SB3 model (policy + optimizer state)
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -27,15 +32,20 @@ from gymnasium.vector import VectorEnv
 from omegaconf import OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
 from agents.algorithms import make_agent
 from agents.callbacks import RunLogger
+from agents.checkpoint import LOG_FILES, Checkpointer, latest_checkpoint, restore
 from agents.console import Console
 from agents.evaluation import EvalCallback
+from agents.guard import NonFiniteError, NonFiniteGuard
 from agents.logs import MetricsCSV
 from agents.methods import Method, build_method
+from agents.plasticity_logger import PlasticityMetrics
+from agents.status import read_status, write_status
 from agents.summary import print_summary, summarize
+from agents.validation import ConfigError, validate
 from agents.vec_env import GymnasiumVecEnv
 
 EnvFactory = Callable[[Mapping[str, Any], int, int], VectorEnv]
@@ -66,6 +76,13 @@ class Run:
     run_logger: RunLogger
     console: Console
     evaluator: EvalCallback | None = None
+    metrics: PlasticityMetrics | None = None
+    checkpointer: Checkpointer | None = None
+
+    def stateful_callbacks(self) -> dict[str, Any]:
+        named = {"run_logger": self.run_logger, "evaluator": self.evaluator, "metrics": self.metrics,
+                 "checkpointer": self.checkpointer}
+        return {name: cb for name, cb in named.items() if cb is not None}
 
 
 def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
@@ -90,46 +107,141 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
     model.set_logger(logger)
     console = Console(int(total), progress=bool(cfg.get("progress", True)))
     run_logger = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console)
-    evaluator = make_evaluator(cfg, venv, run_dir)
-    if evaluator is not None:
-        run_logger.on_switch.append(evaluator.on_switch)  # first: the policy as it ended the old task
+    evaluator = make_evaluator(cfg, env, run_dir)
+    metrics = make_metrics(cfg, run_dir)
+    for observer in (evaluator, metrics):  # first: the network as it ended the old task
+        if observer is not None:
+            run_logger.on_switch.append(observer.on_switch)
     run_logger.on_switch.append(lambda old, new, step: method.on_task_switch(model, old, new, step))
-    callbacks = CallbackList([run_logger, *([evaluator] if evaluator else [])])
-    return Run(cfg, run_dir, model, method, env, int(total), callbacks, run_logger, console, evaluator)
+    run = Run(cfg, run_dir, model, method, env, int(total), CallbackList([]), run_logger, console, evaluator,
+              metrics)
+    ck = dict(cfg.get("checkpoint") or {})
+    run.checkpointer = Checkpointer(run, every=int(ck.get("every", 500_000)), at_switch=bool(ck.get("at_switch", True)),
+                                    keep=int(ck.get("keep", 3)), replay_buffer=bool(ck.get("replay_buffer", True)))
+    run_logger.on_switch.append(run.checkpointer.on_switch)
+    run.callback = CallbackList([cb for cb in (run_logger, evaluator, metrics, run.checkpointer) if cb is not None])
+    return run
 
 
-def make_evaluator(cfg: Mapping[str, Any], venv: VectorEnv, run_dir: Path) -> EvalCallback | None:
+def make_metrics(cfg: Mapping[str, Any], run_dir: Path) -> PlasticityMetrics | None:
+    options = dict(cfg.get("metrics") or {})
+    if not options.pop("enabled", True):
+        return None
+    return PlasticityMetrics(run_dir, seed=int(cfg["seed"]), **options)
+
+
+def make_evaluator(cfg: Mapping[str, Any], env: GymnasiumVecEnv, run_dir: Path) -> EvalCallback | None:
     ev = dict(cfg.get("eval") or {})
     if not ev.get("enabled", True):
         return None
-    if not hasattr(venv, "make_eval_envs"):
-        warnings.warn(f"{type(venv).__name__} provides no eval envs (use env.vectorization=batched); "
+    if not hasattr(env.venv, "make_eval_envs"):
+        warnings.warn(f"{type(env.venv).__name__} provides no eval envs (use env.vectorization=batched); "
                       "evaluation is off", stacklevel=2)
         return None
-    envs = venv.make_eval_envs(int(ev.get("num_envs", 8)))
-    return EvalCallback(run_dir, envs, every=int(ev.get("every", 250_000)), episodes=int(ev.get("episodes", 8)),
+    # env.venv at evaluation time: a resumed run replaces the curriculum object
+    return EvalCallback(run_dir, lambda n: env.venv.make_eval_envs(n), num_envs=int(ev.get("num_envs", 8)),
+                        every=int(ev.get("every", 250_000)), episodes=int(ev.get("episodes", 8)),
                         max_steps=int(ev.get("max_steps", 2000)), deterministic=bool(ev.get("deterministic", False)),
                         seed=int(cfg["seed"]) + 10_000)
 
 
-def train(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
-    """Train the agent described by ``cfg`` and return its run directory."""
+RUN_ONLY_KEYS = ("run_dir", "resume", "progress")  # may differ between a run and its resumption
+
+
+def _resolve_resume(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``resume=<dir>``: that run's own config, in that directory."""
+    if not cfg.get("resume"):
+        return dict(cfg)
+    stored = OmegaConf.to_container(OmegaConf.load(Path(cfg["resume"]) / "config.yaml"))
+    return {**stored, "run_dir": str(cfg["resume"]), "resume": None, "progress": cfg.get("progress", True)}
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, Mapping):
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def _check_same_config(run_dir: Path, cfg: Mapping[str, Any]) -> None:
+    stored = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")))
+    current = _leaves(cfg)
+    differ = [k for k in sorted(set(stored) | set(current))
+              if k.split(".")[0] not in RUN_ONLY_KEYS and stored.get(k) != current.get(k)]
+    if differ:
+        listed = ", ".join(differ[:6]) + (", …" if len(differ) > 6 else "")
+        raise ConfigError("run_dir", str(run_dir), f"holds a run with another config (differs in: {listed}); use "
+                          "another run_dir, or resume=<dir> to continue that run")
+
+
+def run(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
+    """Train ``cfg`` into its run directory, resuming from its latest checkpoint if there is one."""
+    validate(cfg)
+    cfg = _resolve_resume(cfg)
+    run_dir = Path(cfg["run_dir"])
+    status = read_status(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    if (status is not None and status["status"] == "completed") or checkpoint is not None:
+        _check_same_config(run_dir, cfg)
+    if status is not None and status["status"] == "completed":
+        print(f"{run_dir} is already complete ({status.get('step', 0):,} env steps); nothing to do", flush=True)
+        print_summary(summarize(run_dir))
+        return run_dir
+    if checkpoint is None:  # a fresh start: drop logs of an attempt that died before its first checkpoint
+        for name in LOG_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tb", ignore_errors=True)
+    if cfg.get("deterministic", False):
+        torch.use_deterministic_algorithms(True)
+    return train(cfg, make_env, checkpoint)
+
+
+def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None = None) -> Path:
+    """Train the agent described by ``cfg`` (continuing from ``checkpoint``) and return its run directory."""
     run = prepare(cfg, make_env)
     model = run.model
-    start = time.time()
+    if checkpoint is not None:
+        restored = restore(run, checkpoint)
+        purge_tensorboard(model, restored["step"])
+    write_status(run.run_dir, "running", step=int(model.num_timesteps))
+    guard = NonFiniteGuard(model.policy, model.policy.optimizer, lambda: model.num_timesteps)
+    run.checkpointer.install_signal_handlers()
+    start, start_step = time.time(), model.num_timesteps
     try:
-        model.learn(run.total_timesteps, callback=run.callback, log_interval=None)
+        model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=run.callback, log_interval=None,
+                    reset_num_timesteps=checkpoint is None)
+    except NonFiniteError as err:
+        write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=str(err))
+        raise SystemExit(f"error: {err}") from None
+    except BaseException as err:
+        write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=f"{type(err).__name__}: {err}")
+        raise
     finally:
+        run.checkpointer.restore_signal_handlers()
+        guard.remove()
         run.console.close()
         model.logger.close()
-        if run.evaluator is not None:
-            run.evaluator.close()
     elapsed = time.time() - start
-    (run.run_dir / "checkpoints").mkdir(exist_ok=True)
+    if run.checkpointer.preempted:
+        print(f"preempted at env step {model.num_timesteps:,}: checkpoint written; re-run the command to resume",
+              flush=True)
+        raise SystemExit(143)
+    run.checkpointer.save("final")
     model.save(run.run_dir / "checkpoints" / "final.zip")
     run.env.close()
+    write_status(run.run_dir, "completed", step=int(model.num_timesteps))
 
     print_summary(summarize(run.run_dir, final_step=model.num_timesteps))
-    print(f"{model.num_timesteps:,} env steps in {elapsed:.0f} s ({model.num_timesteps / elapsed:,.0f} steps/s); "
+    steps = model.num_timesteps - start_step
+    print(f"{steps:,} env steps in {elapsed:.0f} s ({steps / max(elapsed, 1e-9):,.0f} steps/s); "
           f"run directory: {run.run_dir}", flush=True)
     return run.run_dir
+
+
+def purge_tensorboard(model: BaseAlgorithm, step: int) -> None:
+    """Hide TensorBoard events written after ``step`` by the interrupted process (they are produced again)."""
+    from torch.utils.tensorboard import SummaryWriter
+    for fmt in model.logger.output_formats:
+        if isinstance(fmt, TensorBoardOutputFormat):
+            log_dir = fmt.writer.log_dir
+            fmt.writer.close()
+            fmt.writer = SummaryWriter(log_dir=log_dir, purge_step=step)

@@ -1,4 +1,13 @@
-"""Per-task-visit summary of a run, computed from its ``tasks.csv`` and ``episodes.csv``."""
+"""Per-task-visit statistics of a run, computed from its ``tasks.csv`` and ``episodes.csv``.
+
+For a visit with its episodes (attributed to the visit in which they ended):
+
+* ``mean_return`` — mean over all of the visit's episodes;
+* ``final_return`` — mean over the last ``final_fraction`` (10 %) of its episodes;
+* ``auc`` — the area under the visit's learning curve per step: the visit is cut into ``windows`` (10) equal
+  step windows and ``auc`` is the mean over windows of the mean return of the episodes ending in each (empty
+  windows skipped), so long and short episodes weigh by the time they take, not by their number.
+"""
 
 from __future__ import annotations
 
@@ -22,29 +31,44 @@ class VisitSummary:
     steps: int
     episodes: int
     mean_return: float | None
-    final_return: float | None  # mean over the last ``final_fraction`` of the visit's episodes
+    final_return: float | None
+    auc: float | None
 
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(run_dir: str | os.PathLike, final_step: int | None = None,
-              final_fraction: float = 0.1) -> list[VisitSummary]:
+def window_auc(steps: list[int], returns: list[float], start: int, end: int, windows: int = 10) -> float | None:
+    if end <= start or not returns:
+        return None
+    width = (end - start) / windows
+    bins: dict[int, list[float]] = {}
+    for s, r in zip(steps, returns, strict=True):
+        bins.setdefault(min(windows - 1, max(0, int((s - start) / width))), []).append(r)
+    return _mean([sum(v) / len(v) for v in bins.values()])
+
+
+def summarize(run_dir: str | os.PathLike, final_step: int | None = None, final_fraction: float = 0.1,
+              windows: int = 10) -> list[VisitSummary]:
     run_dir = Path(run_dir)
     visits = read_csv(run_dir / "tasks.csv")
     episodes = read_csv(run_dir / "episodes.csv")
     if final_step is None:
-        steps = [int(e["step"]) for e in episodes]
-        final_step = max(steps, default=0)
+        final_step = max((int(e["step"]) for e in episodes), default=0)
+    by_visit: dict[str, list[dict[str, str]]] = {}
+    for e in episodes:
+        by_visit.setdefault(e["task_visit"], []).append(e)
     out = []
     for k, v in enumerate(visits):
         start = int(v["start_step"])
         end = int(visits[k + 1]["start_step"]) if k + 1 < len(visits) else max(final_step, start)
-        returns = [float(e["return"]) for e in episodes if e["task_visit"] == v["task_visit"]]
+        eps = by_visit.get(v["task_visit"], [])
+        returns = [float(e["return"]) for e in eps]
         tail = returns[-max(1, math.ceil(final_fraction * len(returns))):] if returns else []
+        auc = window_auc([int(e["step"]) for e in eps], returns, start, end, windows)
         out.append(VisitSummary(int(v["task_visit"]), v["task_name"], int(v["task_cycle"]), start, end - start,
-                                len(returns), _mean(returns), _mean(tail)))
+                                len(returns), _mean(returns), _mean(tail), auc))
     return out
 
 

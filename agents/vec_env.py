@@ -8,6 +8,7 @@ agents see task switches without importing ``envs``. A vector env without those 
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,33 @@ class GymnasiumVecEnv(VecEnv):
 
     def close(self) -> None:
         self.venv.close()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped env pickled whole (curriculum position, transforms, every game's state and generator) and
+        the episodes in progress; for an env that cannot be pickled (ALE's emulator, worker processes) only its
+        ``position()``, to be continued by the env's re-seeding rule."""
+        try:
+            venv, position = pickle.dumps(self.venv), None
+        except (TypeError, pickle.PicklingError, AttributeError):
+            venv, position = None, self.venv.position() if hasattr(self.venv, "position") else None
+        return {"venv": venv, "position": position, "returns": self._returns.copy(),
+                "lengths": self._lengths.copy(), "task": self.task, "previous_task": self.previous_task,
+                "task_switched": self.task_switched}
+
+    def load_state_dict(self, state: dict[str, Any]) -> np.ndarray | None:
+        """Restore; returns the new first observations when the env was re-seeded instead (else ``None``)."""
+        self.task, self.previous_task = state["task"], state["previous_task"]
+        self.task_switched = state["task_switched"]
+        if state["venv"] is not None:
+            self.venv.close()
+            self.venv = pickle.loads(state["venv"])
+            self._returns, self._lengths = state["returns"].copy(), state["lengths"].copy()
+            return None
+        self._returns[:] = 0  # re-seeded: every episode starts again
+        self._lengths[:] = 0
+        if state["position"] is None:
+            return self.reset()
+        return self.venv.restore_position(state["position"])
 
     # SB3's VecEnv interface for per-sub-env access; the batched env has no sub-env objects.
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:

@@ -18,7 +18,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-PHYSICS = {"gravity": 9.8, "length": 0.5, "masspole": 0.1, "masscart": 1.0, "force_mag": 10.0}
+from envs.names import CARTPOLE_PHYSICS as PHYSICS
+
 X_THRESHOLD = 2.4
 THETA_THRESHOLD = 12 * 2 * math.pi / 360
 TAU = 0.02

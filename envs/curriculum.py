@@ -16,8 +16,8 @@ and never act on an observation of the old task after the switch.
 **After the last visit** the env stays in the last task (``infos["curriculum_done"]`` is true), because
 agents such as PPO finish their last rollout past the nominal end.
 
-**Evaluation.** :meth:`CurriculumVectorEnv.make_eval_envs` builds, for every task, a separate env instance
-seen through the task's transforms in their current state (the last visit's permutation; for a task not
+**Evaluation.** :meth:`CurriculumVectorEnv.make_eval_envs` builds, for every task, new env instances seen
+through a copy of the task's transforms in their current state (the last visit's permutation; for a task not
 visited yet, the one its first visit will draw), for evaluation with fixed seeds.
 
 Every step's ``infos`` carries ``task_id``, ``task_name``, ``task_cycle`` and ``task_visit`` arrays (the same
@@ -28,6 +28,7 @@ previous step (or by ``reset``), since no episode spans a switch.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.names import ORDERS
 from envs.transforms import Transform, TransformedVectorEnv
-
-ORDERS = ("fixed", "random")
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,26 @@ class CurriculumVectorEnv(VectorEnv):
         obs, _ = self._active.reset(seed=env_seed + self.env_index_offset)
         return obs
 
+    def position(self) -> dict[str, int]:
+        """Where the curriculum is (for resuming when its envs cannot be saved, e.g. ALE or worker processes)."""
+        return {"global_step": self.global_step, "visit": self._visit.index, "seed": self.seed}
+
+    def restore_position(self, position: dict[str, int]) -> np.ndarray:
+        """Continue at ``position`` with the visit's envs reset from seeds derived from (seed, visit, global step):
+        the re-seeding rule for envs whose state cannot be saved. Returns the first observations."""
+        self.seed, self.global_step = position["seed"], position["global_step"]
+        visit = self.visits[position["visit"]]
+        self._visit = visit
+        self._resample(visit)
+        self._active = self._view(visit.task_id)
+        seed = int(np.random.SeedSequence([self.seed, visit.index, self.global_step]).generate_state(1)[0] >> 1)
+        obs, _ = self._active.reset(seed=seed + self.env_index_offset)
+        return obs
+
     def make_eval_envs(self, num_envs: int) -> list[tuple[int, str, VectorEnv]]:
-        """``(task_id, task_name, env)`` for every task: new env instances seen through the task's transforms."""
-        return [(i, task.name, TransformedVectorEnv(task.make_env(num_envs), task.transforms))
+        """``(task_id, task_name, env)`` for every task: new env instances seen through a snapshot (a copy) of the
+        task's transforms, so an evaluation neither depends on earlier ones nor touches the training envs."""
+        return [(i, task.name, TransformedVectorEnv(task.make_env(num_envs), copy.deepcopy(task.transforms)))
                 for i, task in enumerate(self.tasks)]
 
     def _task_infos(self, infos: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +288,13 @@ class CurriculumEnv(gym.Env):
     @property
     def curriculum(self) -> CurriculumVectorEnv:
         return self._venv
+
+    def position(self) -> dict[str, int]:
+        return self._venv.position()
+
+    def restore_position(self, position: dict[str, int]) -> np.ndarray:
+        self._next = None
+        return self._venv.restore_position(position)[0]
 
     @staticmethod
     def _info(infos: dict[str, Any]) -> dict[str, Any]:

@@ -25,22 +25,12 @@ from typing import Any
 
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, VectorEnv
 
-from envs.classic import PHYSICS, CartPoleVectorEnv
+from envs.classic import CartPoleVectorEnv
 from envs.curriculum import CurriculumEnv, CurriculumVectorEnv, Schedule, Task
 from envs.minatar import N_ACTIONS, OBS_SHAPE, check_game
 from envs.minatar_vector import MinAtarVectorEnv
+from envs.names import CLASSIC_GAMES, KIND_OPTIONS, SPEC_KEYS, TASK_KEYS, VECTORIZATIONS
 from envs.transforms import build_transform
-
-KIND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "minatar": ("sticky_action_prob", "difficulty_ramping", "max_episode_steps", "stall_steps", "stall_min_return"),
-    "ale": ("repeat_action_probability", "frameskip", "stack_num", "noop_max", "max_num_frames_per_episode",
-            "reward_clipping", "episodic_life"),
-    "classic": (*PHYSICS, "max_episode_steps"),
-}
-CLASSIC_GAMES = ("cartpole",)
-VECTORIZATIONS = ("batched", "subproc")
-SCHEDULE_KEYS = ("steps_per_task", "cycles", "order")
-SPEC_KEYS = ("name", "kind", "tasks", "transforms", "vectorization", *SCHEDULE_KEYS)
 
 
 def _check_keys(where: str, spec: Mapping[str, Any], valid: tuple[str, ...]) -> None:
@@ -88,7 +78,7 @@ def tasks_from_spec(spec: Mapping[str, Any]) -> list[Task]:
     tasks, names = [], []
     for entry in entries:
         task = {"game": entry} if isinstance(entry, str) else dict(entry)
-        _check_keys("env.tasks[]", task, ("game", "name", "transforms", *options_keys))
+        _check_keys("env.tasks[]", task, (*TASK_KEYS, *options_keys))
         if "game" not in task:
             raise ValueError(f"a task needs a 'game': got {dict(task)}")
         game = str(task.pop("game"))
@@ -130,6 +120,13 @@ class SubprocCurriculumEnv(AsyncVectorEnv):
     def __init__(self, env_fns: list, total_steps: int):
         super().__init__(env_fns, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn")
         self.total_steps = total_steps
+
+    def position(self) -> dict[str, int]:
+        return self.call("position")[0]
+
+    def restore_position(self, position: dict[str, int]):
+        import numpy as np
+        return np.stack(self.call("restore_position", position))
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         # Every worker gets the curriculum seed itself (not seed + i): it offsets its env seeds on its own.

@@ -20,7 +20,8 @@ import gymnasium as gym
 import numpy as np
 from minatar import Environment
 
-GAMES: tuple[str, ...] = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
+from envs.names import MINATAR_GAMES as GAMES
+
 N_CHANNELS = 10
 N_ACTIONS = 6
 OBS_SHAPE = (10, 10, N_CHANNELS)

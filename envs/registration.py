@@ -8,10 +8,6 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.curriculum import CurriculumEnv
-from envs.factory import make_curriculum, schedule_from_spec, tasks_from_spec
-from envs.presets import preset
-
 IDS = {
     "PlasticityRL/MinAtarSwitch-v0": "minatar_switch",
     "PlasticityRL/MinAtarAdamO-v0": "minatar_adamo",
@@ -22,17 +18,23 @@ IDS = {
 }
 
 
-def make_env(preset_name: str, seed: int = 0, **overrides: Any) -> CurriculumEnv:
+def make_env(preset_name: str, seed: int = 0, **overrides: Any):
+    from envs.curriculum import CurriculumEnv
+    from envs.factory import schedule_from_spec, tasks_from_spec
+    from envs.presets import preset
     spec = preset(preset_name, **overrides)
     return CurriculumEnv(tasks_from_spec(spec), schedule_from_spec(spec, seed), seed)
 
 
 def make_vector_env(preset_name: str, num_envs: int = 1, seed: int = 0, **overrides: Any):
+    from envs.factory import make_curriculum
+    from envs.presets import preset
     return make_curriculum(preset(preset_name, **overrides), num_envs, seed)
 
 
 def register_envs() -> None:
+    """Register the ids (string entry points: nothing heavy is imported until an env is made)."""
     for env_id, name in IDS.items():
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point=make_env, vector_entry_point=make_vector_env,
-                         kwargs={"preset_name": name}, disable_env_checker=False)
+            gym.register(env_id, entry_point="envs.registration:make_env",
+                         vector_entry_point="envs.registration:make_vector_env", kwargs={"preset_name": name})

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from envs.names import TRANSFORMS
+
 
 class Transform:
     """Base class: identity on everything."""
@@ -162,8 +164,6 @@ class StickyActions(Transform):
         return executed
 
 
-TRANSFORMS = ("reward_scale", "reward_shift", "reward_clip", "reward_sign", "action_permutation",
-              "channel_permutation", "pixel_permutation", "sticky_actions")
 
 
 def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actions: int | None,

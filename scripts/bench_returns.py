@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from agents.console import print_table
 from agents.logs import read_csv
-from agents.runner import train
+from agents.runner import run as train
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -13,14 +13,15 @@ from envs import make_curriculum
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TINY = {
     "ppo": ["agent=ppo", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2"],
-    "dqn": ["agent=dqn", "agent.learning_starts=32", "agent.target_update_interval=50"],
+    "dqn": ["agent=dqn", "agent.learning_starts=32", "agent.target_update_interval=50", "agent.buffer_size=2000"],
 }
 
 
 def make_run(tmp_path, agent, *overrides, steps_per_task=128):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=[*TINY[agent], "env=minatar_demo", f"env.steps_per_task={steps_per_task}",
-                                           "env.cycles=1", "progress=false", "device=cpu",
+                                           "env.cycles=1", "progress=false", "device=cpu", "metrics.enabled=false",
+                                           "eval.enabled=false",
                                            f"run_dir={tmp_path / agent}", *overrides])
     return prepare(OmegaConf.to_container(cfg, resolve=True), make_curriculum)
 

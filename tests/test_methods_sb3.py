@@ -15,7 +15,7 @@ METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 TINY = {
     "ppo": ["agent=ppo", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2",
             "total_timesteps=256"],
-    "dqn": ["agent=dqn", "agent.learning_starts=64", "total_timesteps=300"],
+    "dqn": ["agent=dqn", "agent.learning_starts=64", "agent.buffer_size=2000", "total_timesteps=300"],
 }
 
 
@@ -37,6 +37,7 @@ def test_every_issue_3_method_has_a_config():
 @pytest.mark.parametrize("agent", ["ppo", "dqn"])
 def test_every_method_trains_ppo_and_dqn_from_hydra(train, tmp_path, agent):
     result = train("-m", f"method={','.join(METHODS)}", *TINY[agent], "progress=false", "env=minatar_demo",
+                   "metrics.enabled=false", "eval.enabled=false",
                    "env.steps_per_task=128", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${method.name}")
     assert result.returncode == 0, result.stderr[-3000:]
     cls = {"ppo": PPO, "dqn": DQN}[agent]

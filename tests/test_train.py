@@ -18,10 +18,13 @@ DOCUMENTED_COLUMNS = [
 
 TINY = {
     "ppo": ["agent=ppo", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1",
-            "env.steps_per_task=256", "log_every=128"],
+            "env.steps_per_task=256", "log_every=128", "metrics.every=128"],
     "dqn": ["agent=dqn", "agent.learning_starts=50", "agent.buffer_size=1000", "agent.exploration_steps=200",
-            "env.steps_per_task=200", "log_every=100"],
+            "env.steps_per_task=200", "log_every=100", "metrics.every=100"],
 }
+CHEAP = ("dormant_tau0.1", "fau", "feature_erank", "isometry_gap", "gram_deviation", "weight_magnitude")
+EXPENSIVE = ("entk_condition", "fisher_srank", "hessian_srank", "trainability_ratio")
+CAPTURED = ("grad_l2", "grad_l0", "update_l1", "churn", "policy_churn")
 
 
 @pytest.fixture(scope="module", params=["ppo", "dqn"])
@@ -83,6 +86,19 @@ def test_every_task_is_evaluated_at_the_switch_and_the_end(tiny_run):
     assert all(r["episodes"] for r in rows)
 
 
+def test_plasticity_metrics_are_logged_periodically_at_switches_and_at_the_end(tiny_run):
+    _, run_dir, _ = tiny_run
+    rows = read_csv(run_dir / "plasticity.csv")
+    by_when: dict[str, set[str]] = {}
+    for r in rows:
+        by_when.setdefault(r["when"], set()).add(r["metric"])
+        assert np.isfinite(float(r["value"])) or r["metric"].startswith("condition/"), r
+    assert set(CHEAP) | set(CAPTURED) <= by_when["periodic"] and not set(EXPENSIVE) & by_when["periodic"]
+    assert set(CHEAP) | set(EXPENSIVE) <= by_when["switch"] and set(EXPENSIVE) <= by_when["final"]
+    switch = [r for r in rows if r["when"] == "switch"]
+    assert {r["task_name"] for r in switch} == {"breakout"}  # measured as the old task ended
+
+
 def test_final_checkpoint_loads_and_acts(tiny_run):
     from agents.algorithms import DQN, PPO
     agent, run_dir, _ = tiny_run
@@ -101,16 +117,17 @@ def test_single_game_dqn_run(train, tmp_path):
 
 
 @pytest.mark.parametrize("agent, env, extra", [
-    ("ppo", "ale_abbas", ["+env.max_num_frames_per_episode=400"]),
+    ("ppo", "ale_abbas", ["+env.max_num_frames_per_episode=400", "eval.enabled=false"]),
     ("dqn", "cartpole_dynamics", []),
 ])
 def test_classic_and_ale_curricula_train(train, tmp_path, agent, env, extra):
-    result = train(*TINY[agent][:3], f"env={env}", "total_timesteps=200", "env.steps_per_task=64",
+    result = train(*TINY[agent][:4], f"env={env}", "total_timesteps=200", "env.steps_per_task=64",
                    "eval.episodes=2", "eval.max_steps=50", "progress=false", *extra, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_csv(tmp_path / "tasks.csv")) >= 2
-    assert {r["eval_task_name"] for r in read_csv(tmp_path / "eval.csv")} >= {"alien", "atlantis"} if agent == "ppo" \
-        else {"cartpole", "cartpole_long_pole"}
+    assert {"entk_condition", "isometry_gap"} <= {r["metric"] for r in read_csv(tmp_path / "plasticity.csv")}
+    if agent == "dqn":
+        assert {r["eval_task_name"] for r in read_csv(tmp_path / "eval.csv")} >= {"cartpole", "cartpole_long_pole"}
 
 
 def test_multirun_gives_each_seed_its_own_directory(train, tmp_path):

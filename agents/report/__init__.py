@@ -1,0 +1,15 @@
+"""The plasticity report: per-visit tables, rliable aggregates, plots and a markdown summary from run dirs.
+
+``build_report(["multirun/2026-…"], "reports/x")`` writes::
+
+    summary.md          per curriculum: methods and seeds, the aggregate table, the best method, per-task tables
+    visits.csv          one row per run and task visit (returns, AUC, plasticity ratios)
+    aggregate.csv       per curriculum and method: IQM and 95 % CI of the score
+    returns_*.png       training return over env steps, task visits shaded and labelled
+    metrics_*.png       plasticity-metric trajectories per method
+    comparison_*.png    score per visit across seeds, and IQM with CIs
+"""
+
+from agents.report.build import build_report
+
+__all__ = ["build_report"]

@@ -1,0 +1,116 @@
+"""Assemble the report folder (see :mod:`agents.report`)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from agents.report.aggregate import iqm_with_ci, score_matrices
+from agents.report.plots import comparison, learning_curves, metric_trajectories
+from agents.report.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, object]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _slug(curriculum: str) -> str:
+    return curriculum.replace("/", "_")
+
+
+def build_report(paths: Iterable[str | Path], out: str | Path, reference: str = "reset_all",
+                 bootstrap_reps: int = 2000) -> Path:
+    """Write the report for the run directories under ``paths`` into ``out``; returns ``out/summary.md``."""
+    runs = [load_run(p) for p in find_runs(paths)]
+    if not runs:
+        raise ValueError(f"no run directories (with config.yaml and tasks.csv) under {list(map(str, paths))}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = visit_table(runs, reference)
+    _write_csv(out / "visits.csv", VISIT_COLUMNS, rows)
+
+    lines = ["# Plasticity report", "", f"{len(runs)} runs; reference for plasticity ratios: `method={reference}` "
+             "(a fresh agent per task). Plasticity ratio of a visit = AUC of its training return / AUC of the "
+             "reference on the same visit (1 = as plastic as a fresh network). Aggregates: rliable IQM with 95 % "
+             "stratified-bootstrap CIs over runs × tasks.", ""]
+    aggregate_rows = []
+    for curriculum in sorted({r.curriculum for r in runs}):
+        mine = [r for r in runs if r.curriculum == curriculum]
+        cur_rows = [r for r in rows if r["curriculum"] == curriculum]
+        score_name, matrices = score_matrices(rows, curriculum)
+        iqm = iqm_with_ci(matrices, reps=bootstrap_reps) if matrices else {}
+        for method, (est, lo, hi) in iqm.items():
+            aggregate_rows.append({"curriculum": curriculum, "method": method, "runs": len(matrices[method]),
+                                   "score": score_name, "iqm": est, "ci_low": lo, "ci_high": hi})
+        slug = _slug(curriculum)
+        learning_curves(mine, out / f"returns_{slug}.png")
+        has_metrics = metric_trajectories(mine, out / f"metrics_{slug}.png")
+        if iqm:
+            comparison(cur_rows, iqm, score_name, out / f"comparison_{slug}.png")
+        lines += _curriculum_section(curriculum, mine, cur_rows, iqm, score_name, reference, slug, has_metrics)
+    _write_csv(out / "aggregate.csv", ("curriculum", "method", "runs", "score", "iqm", "ci_low", "ci_high"),
+               aggregate_rows)
+    summary = out / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def best_method(iqm: dict[str, tuple[float, float, float]], score_name: str, reference: str) -> str | None:
+    candidates = {m: v for m, v in iqm.items() if not (score_name == "plasticity ratio" and m == reference)}
+    return max(candidates, key=lambda m: candidates[m][0]) if candidates else None
+
+
+def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[str, object]],
+                        iqm: dict[str, tuple[float, float, float]], score_name: str, reference: str, slug: str,
+                        has_metrics: bool) -> list[str]:
+    methods = sorted({r.method for r in runs})
+    seeds = {m: sorted(r.seed for r in runs if r.method == m) for m in methods}
+    lines = [f"## {curriculum}", "", "Methods (seeds): " + ", ".join(
+        f"`{m}` ({', '.join(map(str, seeds[m]))}){' — reference' if m == reference else ''}" for m in methods), ""]
+    best = best_method(iqm, score_name, reference)
+    if iqm:
+        last_cycle = max(int(r["cycle"]) for r in rows)
+        lines += [f"| method | runs | IQM {score_name} | 95 % CI | mean final return, last cycle |",
+                  "| --- | --- | --- | --- | --- |"]
+        for m in methods:
+            if m not in iqm:
+                continue
+            est, lo, hi = iqm[m]
+            finals = [float(r["final_return"]) for r in rows
+                      if r["method"] == m and int(r["cycle"]) == last_cycle and r["final_return"] is not None]
+            lines.append(f"| `{m}`{' **(best)**' if m == best else ''} | {len(seeds[m])} | {est:.3f} | "
+                         f"[{lo:.3f}, {hi:.3f}] | {_fmt(float(np.mean(finals)) if finals else None)} |")
+        lines += ["", f"**Best method on {curriculum}: `{best}`** (highest IQM {score_name}"
+                  f"{', the reference excluded' if score_name == 'plasticity ratio' else ''}).", ""]
+    lines += [f"![training return](returns_{slug}.png)", ""]
+    if iqm:
+        lines += [f"![comparison](comparison_{slug}.png)", ""]
+    if has_metrics:
+        lines += [f"![plasticity metrics](metrics_{slug}.png)", ""]
+    visits = sorted({(int(r["visit"]), str(r["task"]), int(r["cycle"])) for r in rows})
+    header = ["visit", "task", "cycle", *[f"{m} AUC" for m in methods], *[f"{m} ratio" for m in methods
+                                                                        if m != reference]]
+    lines += ["### Task visits (means over seeds)", "", "| " + " | ".join(header) + " |",
+              "| " + " | ".join("---" for _ in header) + " |"]
+    for visit, task, cycle in visits:
+        cells = [str(visit), task, str(cycle)]
+        for key, ms in (("auc", methods), ("plasticity_ratio", [m for m in methods if m != reference])):
+            for m in ms:
+                values = [float(r[key]) for r in rows
+                          if r["method"] == m and int(r["visit"]) == visit and r[key] is not None]
+                cells.append(_fmt(float(np.mean(values)) if values else None))
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]

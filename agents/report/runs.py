@@ -1,0 +1,88 @@
+"""Loading run directories and the per-visit table with plasticity ratios.
+
+A run directory is any directory holding ``config.yaml`` and ``tasks.csv`` (what ``scripts/train.py`` writes);
+a Hydra multirun directory is searched recursively. Runs are grouped into **curricula** by
+``(agent, env)`` and compared by ``method`` over seeds.
+
+**Plasticity ratio** of visit ``k`` (methods.md §7): ``AUC(return on visit k) / AUC(return of a fresh agent on
+visit k)``, the reference being runs of the same curriculum with ``method=reset_all`` (the network and the
+optimizer re-initialized at every switch: a fresh agent per task), matched by seed where the reference has
+that seed, else averaged over the reference seeds. The ratio assumes positive returns. ``final_ratio`` does
+the same with the visits' final returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from agents.logs import read_csv
+from agents.summary import VisitSummary, summarize
+
+
+@dataclass
+class RunData:
+    path: Path
+    agent: str
+    env: str
+    method: str
+    seed: int
+    visits: list[VisitSummary]
+    episodes: list[dict[str, str]]
+    plasticity: list[dict[str, str]] = field(default_factory=list)
+    evals: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def curriculum(self) -> str:
+        return f"{self.agent}/{self.env}"
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise ValueError(f"no such run directory: {root}")
+        candidates = [root] if (root / "config.yaml").exists() else sorted(p.parent for p in root.rglob("config.yaml"))
+        found.extend(c for c in candidates if (c / "tasks.csv").exists() and c not in found)
+    return found
+
+
+def load_run(path: Path) -> RunData:
+    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
+    return RunData(path=path, agent=str(cfg["agent"]["name"]), env=str(cfg["env"]["name"]),
+                   method=str(cfg["method"]["name"]), seed=int(cfg["seed"]), visits=summarize(path),
+                   episodes=read_csv(path / "episodes.csv"), plasticity=read_csv(path / "plasticity.csv"),
+                   evals=read_csv(path / "eval.csv"))
+
+
+VISIT_COLUMNS = ("curriculum", "method", "seed", "visit", "task", "cycle", "steps", "episodes", "mean_return",
+                 "final_return", "auc", "reference_auc", "plasticity_ratio", "final_ratio")
+
+
+def _ratio(value: float | None, ref: float | None) -> float | None:
+    return value / ref if value is not None and ref not in (None, 0) else None
+
+
+def _reference(refs: list[RunData], seed: int, visit: int, attr: str) -> float | None:
+    same = [r for r in refs if r.seed == seed] or refs
+    values = [getattr(r.visits[visit], attr) for r in same if visit < len(r.visits)]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def visit_table(runs: list[RunData], reference: str = "reset_all") -> list[dict[str, object]]:
+    rows = []
+    for run in runs:
+        refs = [r for r in runs if r.curriculum == run.curriculum and r.method == reference]
+        for v in run.visits:
+            ref_auc = _reference(refs, run.seed, v.visit, "auc") if refs else None
+            ref_final = _reference(refs, run.seed, v.visit, "final_return") if refs else None
+            rows.append({"curriculum": run.curriculum, "method": run.method, "seed": run.seed, "visit": v.visit,
+                         "task": v.task, "cycle": v.cycle, "steps": v.steps, "episodes": v.episodes,
+                         "mean_return": v.mean_return, "final_return": v.final_return, "auc": v.auc,
+                         "reference_auc": ref_auc, "plasticity_ratio": _ratio(v.auc, ref_auc),
+                         "final_ratio": _ratio(v.final_return, ref_final)})
+    return rows

@@ -1,0 +1,382 @@
+"""Every check of a run config, in one place, before any heavy work (no torch, SB3 or env import).
+
+:func:`validate` raises :class:`ConfigError` — a ``ValueError`` whose message is one line naming the key, the
+bad value and what is allowed — for unknown keys, wrong types, out-of-range values, unknown games, ROMs,
+transforms, optimizers and unit methods, empty curricula, a unit method on a network without hidden layers,
+and ``device=cuda`` without a GPU. ``scripts/train.py`` runs it (through :func:`check_cli`) on the composed
+config before Hydra creates a run directory, so a bad command leaves nothing behind and exits with status 2.
+
+The lists of options per optimizer and unit method are written out here (to stay light); a test keeps them
+equal to the constructors' signatures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from typing import Any
+
+from envs.names import (
+    CLASSIC_GAMES,
+    KIND_OPTIONS,
+    MINATAR_GAMES,
+    ORDERS,
+    SPEC_KEYS,
+    TASK_KEYS,
+    TRANSFORM_ARGS,
+    TRANSFORMS,
+    VECTORIZATIONS,
+)
+
+
+class ConfigError(ValueError):
+    """A bad config value: ``<key>=<value>: <what is allowed>``."""
+
+    def __init__(self, key: str, value: Any, expected: str):
+        self.key, self.value = key, value
+        super().__init__(f"{key}={value!r}: {expected}")
+
+
+_ADAM = ("lr", "betas", "eps", "weight_decay", "amsgrad", "noise_std", "seed", "foreach", "maximize",
+         "decoupled_weight_decay", "fused")
+_ISO = ("coef", "target_scale", "normalize_by_dim")
+OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "adam": _ADAM, "adamw": _ADAM, "adamo": (*_ISO, *_ADAM), "iso_adam": (*_ISO, *_ADAM), "l2": ("coef", *_ADAM),
+    "l2_init": ("coef", *_ADAM), "spectral": ("coef", "exponent", "power_iterations", *_ADAM),
+    "wasserstein": ("coef", *_ADAM), "snp": _ADAM, "adam_equal_betas": _ADAM,
+}
+UNIT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "cbp": ("replacement_rate", "maturity_threshold", "decay_rate", "utility", "accumulate", "mean_correction",
+            "init", "seed"),
+    "redo": ("threshold", "interval", "init", "seed"),
+}
+CBP_UTILITIES = ("contribution", "zero_contribution", "adaptable_contribution")
+UNIT_INITS = ("match", "default", "lecun", "kaiming")
+SWITCH_OPTIONS = ("reset_optimizer", "reset", "shrink_perturb", "shrink", "perturb", "inject", "freeze_old_head")
+METHOD_META = ("name", "optimizer", "regularize_heads", "units", "on_switch")
+NETWORKS = ("auto", "minatar", "nature", "mlp")
+AGENTS = ("ppo", "dqn")
+TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torch_threads", "progress",
+            "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume")
+
+
+# -- primitive checks ------------------------------------------------------------------------------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def keys(section: Mapping[str, Any], where: str, valid: Sequence[str]) -> None:
+    for key in section:
+        if key not in valid:
+            raise ConfigError(f"{where}.{key}" if where else key, section[key],
+                              f"unknown key; valid keys{' of ' + where if where else ''}: {', '.join(valid)}")
+
+
+def integer(value: Any, key: str, low: int | None = None, high: int | None = None, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not _is_int(value):
+        raise ConfigError(key, value, "must be an integer" + (" or null" if optional else ""))
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(key, value, f"must be {_range(low, high)}")
+
+
+def number(value: Any, key: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not _is_num(value) or value != value:
+        raise ConfigError(key, value, "must be a number" + (" or null" if optional else ""))
+    if (low is not None and (value < low or (low_open and value == low))) or \
+            (high is not None and (value > high or (high_open and value == high))):
+        lo = None if low is None else f"{'>' if low_open else '>='} {low:g}"
+        hi = None if high is None else f"{'<' if high_open else '<='} {high:g}"
+        raise ConfigError(key, value, "must be " + " and ".join(x for x in (lo, hi) if x))
+
+
+def boolean(value: Any, key: str) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "must be true or false")
+
+
+def choice(value: Any, key: str, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ConfigError(key, value, f"valid choices: {', '.join(map(str, choices))}")
+
+
+def _range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"in [{low}, {high}]"
+    return f">= {low}" if low is not None else f"<= {high}"
+
+
+# -- sections ---------------------------------------------------------------------------------------------------
+def _run(cfg: Mapping[str, Any]) -> None:
+    keys(cfg, "", TOP_KEYS)
+    integer(cfg.get("seed"), "seed", 0)
+    integer(cfg.get("total_timesteps"), "total_timesteps", 1, optional=True)
+    integer(cfg.get("torch_threads", 1), "torch_threads", 1)
+    integer(cfg.get("log_every", 1), "log_every", 1)
+    boolean(cfg.get("progress", True), "progress")
+    boolean(cfg.get("deterministic", False), "deterministic")
+    resume = cfg.get("resume")
+    if resume is not None and not (isinstance(resume, str) and os.path.isfile(os.path.join(resume, "config.yaml"))):
+        raise ConfigError("resume", resume, "must be a run directory (holding config.yaml) or null")
+    ev = dict(cfg.get("eval") or {})
+    keys(ev, "eval", ("enabled", "every", "episodes", "num_envs", "max_steps", "deterministic"))
+    for k in ("every",):
+        integer(ev.get(k, 0), f"eval.{k}", 0)
+    for k in ("episodes", "num_envs", "max_steps"):
+        integer(ev.get(k, 1), f"eval.{k}", 1)
+    for k in ("enabled", "deterministic"):
+        boolean(ev.get(k, False), f"eval.{k}")
+    met = dict(cfg.get("metrics") or {})
+    keys(met, "metrics", ("enabled", "every", "probe_size", "expensive_at_switch", "expensive_every",
+                          "jacobian_samples", "ntk_samples", "fisher_samples", "hessian_iterations",
+                          "trainability_steps"))
+    for k in ("every", "expensive_every"):
+        integer(met.get(k, 0), f"metrics.{k}", 0)
+    for k in ("probe_size", "jacobian_samples", "ntk_samples", "fisher_samples", "hessian_iterations",
+              "trainability_steps"):
+        integer(met.get(k, 1), f"metrics.{k}", 1)
+    for k in ("enabled", "expensive_at_switch"):
+        boolean(met.get(k, True), f"metrics.{k}")
+    ck = dict(cfg.get("checkpoint") or {})
+    keys(ck, "checkpoint", ("every", "at_switch", "keep", "replay_buffer"))
+    integer(ck.get("every", 0), "checkpoint.every", 0)
+    integer(ck.get("keep", 1), "checkpoint.keep", 1)
+    for k in ("at_switch", "replay_buffer"):
+        boolean(ck.get(k, True), f"checkpoint.{k}")
+
+
+PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_size", "n_epochs", "gamma",
+            "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm", "normalize_advantage", "target_kl",
+            "adam_eps", "share_features_extractor", "network")
+DQN_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "buffer_size", "learning_starts", "batch_size", "tau",
+            "gamma", "train_freq", "gradient_steps", "target_update_interval", "exploration_initial_eps",
+            "exploration_final_eps", "exploration_steps", "max_grad_norm", "optimize_memory_usage", "adam_eps",
+            "network")
+
+
+def _agent(agent: Mapping[str, Any]) -> None:
+    name = agent.get("name")
+    choice(name, "agent.name", AGENTS)
+    keys(agent, "agent", PPO_KEYS if name == "ppo" else DQN_KEYS)
+    integer(agent.get("n_envs"), "agent.n_envs", 1)
+    number(agent.get("learning_rate"), "agent.learning_rate", 0.0, low_open=True)
+    choice(agent.get("lr_schedule", "constant"), "agent.lr_schedule", ("constant", "linear"))
+    number(agent.get("gamma"), "agent.gamma", 0.0, 1.0)
+    number(agent.get("max_grad_norm"), "agent.max_grad_norm", 0.0, low_open=True)
+    number(agent.get("adam_eps", 1e-8), "agent.adam_eps", 0.0, low_open=True)
+    integer(agent.get("batch_size"), "agent.batch_size", 1)
+    if name == "ppo":
+        integer(agent.get("n_steps"), "agent.n_steps", 1)
+        integer(agent.get("n_epochs"), "agent.n_epochs", 1)
+        if agent["batch_size"] > agent["n_steps"] * agent["n_envs"]:
+            raise ConfigError("agent.batch_size", agent["batch_size"],
+                              f"must be <= n_steps × n_envs = {agent['n_steps'] * agent['n_envs']}")
+        number(agent.get("gae_lambda"), "agent.gae_lambda", 0.0, 1.0)
+        number(agent.get("clip_range"), "agent.clip_range", 0.0, low_open=True)
+        for k in ("ent_coef", "vf_coef"):
+            number(agent.get(k), f"agent.{k}", 0.0)
+        number(agent.get("target_kl"), "agent.target_kl", 0.0, low_open=True, optional=True)
+        for k in ("normalize_advantage", "share_features_extractor"):
+            boolean(agent.get(k, True), f"agent.{k}")
+    else:
+        for k, low in (("buffer_size", 1), ("learning_starts", 0), ("train_freq", 1), ("gradient_steps", 1),
+                       ("target_update_interval", 1), ("exploration_steps", 1)):
+            integer(agent.get(k), f"agent.{k}", low)
+        number(agent.get("tau"), "agent.tau", 0.0, 1.0, low_open=True)
+        for k in ("exploration_initial_eps", "exploration_final_eps"):
+            number(agent.get(k), f"agent.{k}", 0.0, 1.0)
+        boolean(agent.get("optimize_memory_usage", False), "agent.optimize_memory_usage")
+    net = dict(agent.get("network") or {})
+    keys(net, "agent.network", ("type", "features_dim", "filters", "hidden"))
+    choice(net.get("type", "auto"), "agent.network.type", NETWORKS)
+    for k in ("features_dim", "filters"):
+        integer(net.get(k, 1), f"agent.network.{k}", 1)
+    hidden = net.get("hidden", [64, 64])
+    if not isinstance(hidden, list | tuple) or not all(_is_int(h) and h >= 1 for h in hidden):
+        raise ConfigError("agent.network.hidden", hidden, "must be a list of layer widths >= 1")
+
+
+# kind → (actions, channels, pixels) of the shared observation/action spaces, for permutation sizes
+SPACE_SIZES = {"minatar": (6, 10, 100), "ale": (18, 4, 84 * 84), "classic": (2, 0, 0)}
+
+
+def _permutation(spec: Mapping[str, Any], key: str, kind: str) -> None:
+    perm = spec.get("permutation")
+    if perm is None:
+        return
+    actions, channels, pixels = SPACE_SIZES[kind]
+    size = {"action_permutation": actions, "channel_permutation": channels, "pixel_permutation": pixels}[spec["type"]]
+    if not isinstance(perm, list | tuple) or sorted(perm) != list(range(size)):
+        raise ConfigError(f"{key}.permutation", perm, f"must be a permutation of 0..{size - 1} ({size} items)")
+
+
+def _transforms(specs: Any, where: str, kind: str) -> None:
+    if not isinstance(specs, list | tuple):
+        raise ConfigError(where, specs, "must be a list of {type: ..., <arguments>}")
+    for i, spec in enumerate(specs):
+        key = f"{where}[{i}]"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(key, spec, "must be a mapping {type: ..., <arguments>}")
+        kind_of = spec.get("type")
+        choice(kind_of, f"{key}.type", TRANSFORMS)
+        keys({k: v for k, v in spec.items() if k != "type"}, key, TRANSFORM_ARGS[kind_of])
+        if kind_of in ("channel_permutation", "pixel_permutation") and kind == "classic":
+            raise ConfigError(f"{key}.type", kind_of, "needs image observations (kind minatar or ale)")
+        if kind_of == "sticky_actions":
+            number(spec.get("prob"), f"{key}.prob", 0.0, 1.0)
+        if kind_of.endswith("_permutation"):
+            _permutation(spec, key, kind)
+        for arg in ("scale", "offset", "low", "high"):
+            if arg in spec:
+                number(spec[arg], f"{key}.{arg}")
+        if kind_of in ("reward_scale", "reward_shift") and TRANSFORM_ARGS[kind_of][0] not in spec:
+            raise ConfigError(f"{key}.{TRANSFORM_ARGS[kind_of][0]}", None, "is required")
+
+
+def _kind_options(options: Mapping[str, Any], where: str, kind: str) -> None:
+    for k, v in options.items():
+        key = f"{where}.{k}"
+        if k in ("sticky_action_prob", "repeat_action_probability"):
+            number(v, key, 0.0, 1.0)
+        elif k in ("difficulty_ramping", "reward_clipping", "episodic_life"):
+            boolean(v, key)
+        elif k in ("max_episode_steps", "stall_steps"):
+            integer(v, key, 1, optional=True)
+        elif k in ("frameskip", "stack_num", "max_num_frames_per_episode"):
+            integer(v, key, 1)
+        elif k == "noop_max":
+            integer(v, key, 0)
+        elif k == "stall_min_return":
+            number(v, key)
+        elif kind == "classic":
+            number(v, key, 0.0, low_open=True)
+
+
+def _env(env: Mapping[str, Any]) -> None:
+    kind = env.get("kind", "minatar")
+    choice(kind, "env.kind", tuple(KIND_OPTIONS))
+    keys(env, "env", (*SPEC_KEYS, *KIND_OPTIONS[kind]))
+    choice(env.get("vectorization", "batched"), "env.vectorization", VECTORIZATIONS)
+    choice(env.get("order", "fixed"), "env.order", ORDERS)
+    integer(env.get("cycles", 1), "env.cycles", 1)
+    tasks = env.get("tasks") or []
+    if not isinstance(tasks, list | tuple) or not tasks:
+        raise ConfigError("env.tasks", env.get("tasks"), "the curriculum needs at least one task")
+    steps = env.get("steps_per_task", 1)
+    if isinstance(steps, list | tuple):
+        if len(steps) != len(tasks):
+            raise ConfigError("env.steps_per_task", steps, f"needs one entry per task ({len(tasks)})")
+        for i, s in enumerate(steps):
+            integer(s, f"env.steps_per_task[{i}]", 1)
+    else:
+        integer(steps, "env.steps_per_task", 1)
+    _kind_options({k: v for k, v in env.items() if k in KIND_OPTIONS[kind] and v is not None}, "env", kind)
+    _transforms(env.get("transforms") or [], "env.transforms", kind)
+    games = MINATAR_GAMES if kind == "minatar" else CLASSIC_GAMES if kind == "classic" else _ale_roms()
+    for i, task in enumerate(tasks):
+        where = f"env.tasks[{i}]"
+        task = {"game": task} if isinstance(task, str) else task
+        if not isinstance(task, Mapping) or "game" not in task:
+            raise ConfigError(where, task, "must be a game name or a mapping with a 'game'")
+        keys(task, where, (*TASK_KEYS, *KIND_OPTIONS[kind]))
+        game = str(task["game"]).lower() if kind == "ale" else task["game"]
+        if game not in games:
+            raise ConfigError(f"{where}.game", task["game"], f"unknown {kind} game; valid games: "
+                              f"{', '.join(games) if len(games) < 12 else ', '.join(games[:10]) + ', …'}")
+        _kind_options({k: v for k, v in task.items() if k in KIND_OPTIONS[kind]}, where, kind)
+        _transforms(task.get("transforms") or [], f"{where}.transforms", kind)
+
+
+def _ale_roms() -> tuple[str, ...]:
+    import ale_py.roms
+    return tuple(ale_py.roms.get_all_rom_ids())
+
+
+def _method(method: Mapping[str, Any], agent: Mapping[str, Any]) -> None:
+    optimizer = method.get("optimizer", "adam")
+    choice(optimizer, "method.optimizer", tuple(OPTIMIZER_OPTIONS))
+    if not method.get("name"):
+        raise ConfigError("method.name", method.get("name"), "must be a non-empty name")
+    keys(method, "method", (*METHOD_META, *OPTIMIZER_OPTIONS[optimizer]))
+    for k in ("coef", "weight_decay", "noise_std"):
+        number(method.get(k, 0.0), f"method.{k}", 0.0)
+    number(method.get("eps", 1e-8), "method.eps", 0.0, low_open=True)
+    number(method.get("lr", 1e-3), "method.lr", 0.0)
+    betas = method.get("betas", [0.9, 0.999])
+    if not isinstance(betas, list | tuple) or len(betas) != 2:
+        raise ConfigError("method.betas", betas, "must be two numbers in [0, 1)")
+    for i, b in enumerate(betas):
+        number(b, f"method.betas[{i}]", 0.0, 1.0, high_open=True)
+    number(method.get("target_scale", 1.0), "method.target_scale", 0.0, low_open=True)
+    number(method.get("exponent", 2.0), "method.exponent (k)", 1.0)
+    integer(method.get("power_iterations", 1), "method.power_iterations", 1)
+    boolean(method.get("regularize_heads", False), "method.regularize_heads")
+    _units(method.get("units"), agent)
+    switch = dict(method.get("on_switch") or {})
+    keys(switch, "method.on_switch", SWITCH_OPTIONS)
+    choice(switch.get("reset"), "method.on_switch.reset", (None, "head", "all"))
+    number(switch.get("shrink", 0.8), "method.on_switch.shrink", 0.0, 1.0)
+    number(switch.get("perturb", 0.2), "method.on_switch.perturb", 0.0)
+    for k in ("reset_optimizer", "shrink_perturb", "inject", "freeze_old_head"):
+        boolean(switch.get(k, False), f"method.on_switch.{k}")
+
+
+def _units(units: Any, agent: Mapping[str, Any]) -> None:
+    if units is None:
+        return
+    if not isinstance(units, Mapping):
+        raise ConfigError("method.units", units, "must be null or {name: cbp | redo, ...}")
+    name = units.get("name")
+    choice(name, "method.units.name", tuple(UNIT_OPTIONS))
+    keys(units, "method.units", ("name", *UNIT_OPTIONS[name]))
+    net = dict(agent.get("network") or {})
+    if net.get("type") == "mlp" and not net.get("hidden", [64, 64]):
+        raise ConfigError("method.units.name", name, "needs a network with a hidden layer (agent.network.hidden "
+                          "is empty)")
+    init = units.get("init", "match")
+    if not (_is_num(init) and init > 0) and init not in UNIT_INITS:
+        raise ConfigError("method.units.init", init, f"valid choices: {', '.join(UNIT_INITS)} or a bound > 0")
+    if name == "cbp":
+        number(units.get("replacement_rate", 0.0), "method.units.replacement_rate", 0.0, 1.0)
+        integer(units.get("maturity_threshold", 0), "method.units.maturity_threshold", 0)
+        number(units.get("decay_rate", 0.99), "method.units.decay_rate", 0.0, 1.0, high_open=True)
+        choice(units.get("utility", "contribution"), "method.units.utility", CBP_UTILITIES)
+        for k in ("accumulate", "mean_correction"):
+            boolean(units.get(k, False), f"method.units.{k}")
+    else:
+        number(units.get("threshold", 0.1), "method.units.threshold (tau)", 0.0)
+        integer(units.get("interval", 1), "method.units.interval", 1)
+
+
+def _device(device: Any) -> None:
+    if not isinstance(device, str) or not (device in ("auto", "cpu", "cuda") or
+                                           (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError("device", device, "valid choices: auto, cpu, cuda, cuda:<index>")
+    if device.startswith("cuda"):
+        import torch  # only for an explicit GPU request
+        if not torch.cuda.is_available():
+            raise ConfigError("device", device, "no CUDA GPU is available here; valid choices: auto, cpu")
+        index = int(device[5:] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError("device", device, f"only {torch.cuda.device_count()} GPU(s) here")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Check a resolved run config; raise :class:`ConfigError` on the first problem."""
+    _run(cfg)
+    for section in ("agent", "env", "method"):
+        if not isinstance(cfg.get(section), Mapping):
+            raise ConfigError(section, cfg.get(section), "missing config group")
+    _agent(cfg["agent"])
+    _env(cfg["env"])
+    _method(cfg["method"], cfg["agent"])
+    _device(cfg.get("device", "auto"))

@@ -1,0 +1,242 @@
+"""Validation before work, exact resume after kill -9 or SIGTERM, state round-trips, guarded training, logs."""
+
+import copy
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from agents.checkpoint import checkpoint_paths, restore, save
+from agents.logs import read_csv
+from agents.runner import prepare, run
+from agents.status import read_status
+from envs import make_curriculum
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+BAD = [  # (overrides, text the one-line message must contain)
+    (["agent.foo=1"], "agent.foo"),
+    (["+foo=1"], "foo=1: unknown key"),
+    (["method=sgd"], "method='sgd': unknown method option; valid choices: adam"),
+    (["agent=a2c"], "agent='a2c': unknown agent option; valid choices: dqn, ppo"),
+    (["env=pong"], "env='pong': unknown env option"),
+    (["agent.learning_rate=-1"], "agent.learning_rate=-1: must be > 0"),
+    (["agent.learning_rate=0"], "agent.learning_rate=0: must be > 0"),
+    (["method=adamo", "method.coef=-0.1"], "method.coef=-0.1: must be >= 0"),
+    (["method=cbp", "method.units.replacement_rate=1.5"], "method.units.replacement_rate=1.5: must be >= 0 and <= 1"),
+    (["method=cbp", "method.units.replacement_rate=-0.1"], "method.units.replacement_rate=-0.1"),
+    (["method=cbp", "method.units.maturity_threshold=-1"], "method.units.maturity_threshold=-1: must be >= 0"),
+    (["method=cbp", "method.units.utility=magic"], "method.units.utility='magic': valid choices: contribution"),
+    (["method=redo", "method.units.threshold=-1"], "method.units.threshold (tau)=-1"),
+    (["method=redo", "method.units.interval=0"], "method.units.interval=0: must be >= 1"),
+    (["env.steps_per_task=0"], "env.steps_per_task=0: must be >= 1"),
+    (["env.steps_per_task=-5"], "env.steps_per_task=-5"),
+    (["env.cycles=0"], "env.cycles=0: must be >= 1"),
+    (["env.order=shuffled"], "env.order='shuffled': valid choices: fixed, random"),
+    (["env.tasks=[]"], "env.tasks=[]: the curriculum needs at least one task"),
+    (["env.tasks=[pong]"], "env.tasks[0].game='pong': unknown minatar game; valid games: asterix, breakout"),
+    (["env=ale_abbas", "env.tasks=[pacman2]"], "env.tasks[0].game='pacman2': unknown ale game"),
+    (["env.kind=procgen"], "env.kind='procgen': valid choices: minatar, ale, classic"),
+    (["env.vectorization=ray"], "env.vectorization='ray': valid choices: batched, subproc"),
+    (["env.transforms=[{type:blur}]"], "env.transforms[0].type='blur': valid choices: reward_scale"),
+    (["env.transforms=[{type:action_permutation,permutation:[0,1]}]"],
+     "env.transforms[0].permutation=[0, 1]: must be a permutation of 0..5"),
+    (["env.sticky_action_prob=1.5"], "env.sticky_action_prob=1.5: must be >= 0 and <= 1"),
+    (["device=cuda"] if not torch.cuda.is_available() else ["device=cuda:99"], "device='cuda"),
+    (["device=tpu"], "device='tpu': valid choices: auto, cpu, cuda, cuda:<index>"),
+    (["seed=-1"], "seed=-1: must be >= 0"),
+    (["seed=abc"], "seed='abc': must be an integer"),
+    (["total_timesteps=0"], "total_timesteps=0: must be >= 1"),
+    (["agent.batch_size=100000"], "agent.batch_size=100000: must be <= n_steps × n_envs"),
+    (["agent.gamma=1.5"], "agent.gamma=1.5: must be >= 0 and <= 1"),
+    (["method.betas=[0.9,1.0]"], "method.betas[1]=1.0: must be >= 0 and < 1"),
+    (["agent=dqn", "agent.exploration_final_eps=2"], "agent.exploration_final_eps=2"),
+    (["method=spectral", "method.exponent=0.5"], "method.exponent (k)=0.5: must be >= 1"),
+    (["method=cbp", "env=cartpole_dynamics", "agent.network.type=mlp", "agent.network.hidden=[]"],
+     "method.units.name='cbp': needs a network with a hidden layer"),
+    (["checkpoint.keep=0"], "checkpoint.keep=0: must be >= 1"),
+    (["eval.episodes=0"], "eval.episodes=0: must be >= 1"),
+    (["method.on_switch.reset=sometimes"], "method.on_switch.reset='sometimes': valid choices: None, head, all"),
+    (["resume=/nonexistent/run"], "resume='/nonexistent/run': must be a run directory"),
+    (["torch_threads=0"], "torch_threads=0: must be >= 1"),
+    (["-m", "seed=0,1", "method=adam,nope"], "method='nope'"),
+]
+
+
+def train_cmd(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "train.py"), *args]
+
+
+@pytest.mark.parametrize("overrides, message", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_input_fails_at_once_with_one_line_and_no_run_directory(tmp_path, overrides, message):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(train_cmd(*overrides, f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}"),
+                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    assert message in lines[0], lines[0]
+    assert not run_dir.exists()
+
+
+def test_there_are_at_least_thirty_bad_input_cases():
+    assert len(BAD) >= 30
+
+
+# -- exact resume --------------------------------------------------------------------------------------------
+TINY = {
+    "ppo": ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=12000",
+            "checkpoint.every=768", "metrics.every=512", "log_every=256", "eval.every=1024"],
+    "dqn": ["agent=dqn", "agent.learning_starts=300", "agent.buffer_size=3000", "agent.target_update_interval=200",
+            "env.steps_per_task=1200", "checkpoint.every=150", "metrics.every=300", "log_every=150", "eval.every=600"],
+}
+COMMON = ["env.cycles=1", "deterministic=true", "progress=false", "eval.episodes=2", "eval.max_steps=200"]
+COMPARED = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")
+
+
+def without_clock(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in ("time_s", "sps")} for row in read_csv(path)]
+
+
+def final_policy(run_dir: Path) -> dict:
+    return torch.load(checkpoint_paths(run_dir)[-1], weights_only=False)["policy"]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    for name in COMPARED:
+        assert without_clock(a / name) == without_clock(b / name), name
+    pa, pb = final_policy(a), final_policy(b)
+    assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert read_status(b)["status"] == "completed"
+
+
+def wait_for_checkpoints(run_dir: Path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while len(glob.glob(str(run_dir / "checkpoints" / "step_*.pt"))) < count:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("agent, method", [("ppo", "cbp"), ("dqn", "adamo")])
+def test_kill_9_and_resume_gives_the_uninterrupted_run(tmp_path, agent, method):
+    args = [*TINY[agent], *COMMON, f"method={method}"]
+    if method == "cbp":
+        args += ["method.units.maturity_threshold=0", "method.units.replacement_rate=0.02"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(train_cmd(*args, f"hydra.run.dir={full}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    proc = subprocess.Popen(train_cmd(*args, f"hydra.run.dir={killed}"), cwd=ROOT, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_checkpoints(killed, 3, proc)
+    time.sleep(0.3)  # somewhere between checkpoints
+    proc.kill()
+    proc.wait()
+    assert read_status(killed)["status"] == "running"  # a killed run does not look complete
+    resumed = subprocess.run(train_cmd(*args, f"hydra.run.dir={killed}"), cwd=ROOT, env=ENV, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at step" in resumed.stdout + resumed.stderr
+    assert_same_run(full, killed)
+
+
+def test_sigterm_checkpoints_marks_preempted_and_resumes(tmp_path):
+    args = [*TINY["ppo"], *COMMON, "checkpoint.every=1000000", "method=adam"]
+    full, stopped = tmp_path / "full", tmp_path / "stopped"
+    subprocess.run(train_cmd(*args, f"hydra.run.dir={full}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    proc = subprocess.Popen(train_cmd(*args, f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (stopped / "metrics.csv").exists() or len(read_csv(stopped / "metrics.csv")) < 3:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out[-2000:]
+    status = read_status(stopped)
+    assert status["status"] == "preempted" and "SIGTERM" in status["reason"]
+    assert len(checkpoint_paths(stopped)) == 1
+    subprocess.run(train_cmd(*args, f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
+    assert_same_run(full, stopped)
+    again = subprocess.run(train_cmd(*args, f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV, capture_output=True,
+                           text=True)
+    assert again.returncode == 0 and "already complete" in again.stdout
+    other = subprocess.run(train_cmd(*args, "agent.n_epochs=3", f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV,
+                           capture_output=True, text=True)
+    assert other.returncode == 2 and "holds a run with another config (differs in: agent.n_epochs)" in other.stderr
+
+
+# -- state round-trips in process ------------------------------------------------------------------------------
+def config(tmp: Path, *overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*TINY["ppo"], *COMMON, "eval.enabled=false", "metrics.enabled=false",
+                                           f"run_dir={tmp}", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def learn(r, steps: int) -> None:
+    r.model.learn(steps, callback=r.callback, log_interval=None, reset_num_timesteps=r.model.num_timesteps == 0)
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("adamo", []), ("spectral", []), ("l2_init", []), ("wasserstein", []), ("snp", []),
+    ("cbp", ["method.units.maturity_threshold=0", "method.units.replacement_rate=0.02"]),
+    ("redo", ["method.units.interval=4", "method.units.threshold=0.3"]), ("injection", []), ("reset_all", []),
+])
+def test_every_method_state_round_trips_through_a_checkpoint(tmp_path, method, extra):
+    torch.manual_seed(0)
+    a = prepare(config(tmp_path / "a", f"method={method}", "env.steps_per_task=1024", *extra), make_curriculum)
+    learn(a, 1536)  # past a task switch: injection / reset_all have acted
+    path = save(a, "test")
+    learn(a, 1024)
+    b = prepare(config(tmp_path / "b", f"method={method}", "env.steps_per_task=1024", *extra), make_curriculum)
+    restore(b, path)
+    sa, sb = a.model.policy.optimizer.state_dict(), copy.deepcopy(b.model.policy.optimizer.state_dict())
+    learn(b, 1024)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.policy.parameters(), b.model.policy.parameters(), strict=True))
+    assert sa["param_groups"] and sb["state"]
+    if a.method.unit_method is not None:
+        ua, ub = a.method.unit_method.state_dict(), b.method.unit_method.state_dict()
+        assert ua["num_steps"] == ub["num_steps"]
+
+
+# -- guarded training and logs ------------------------------------------------------------------------------------
+def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monkeypatch):
+    import agents.runner as runner
+
+    def planting(cfg, make_env):
+        r = prepare(cfg, make_env)
+        calls = {"n": 0}
+
+        def plant(optimizer, args, kwargs):
+            calls["n"] += 1
+            if calls["n"] == 20:
+                r.model.policy.features_extractor.linear[0].weight.grad[0, 0] = float("nan")
+        r.model.policy.optimizer.register_step_pre_hook(plant)
+        return r
+
+    monkeypatch.setattr(runner, "prepare", planting)
+    cfg = config(tmp_path / "nan", "method=adam", "checkpoint.every=256")
+    with pytest.raises(SystemExit, match=r"non-finite gradient of features_extractor\.linear\.0\.weight at env step"):
+        run(cfg, make_curriculum)
+    status = read_status(tmp_path / "nan")
+    assert status["status"] == "failed" and "features_extractor.linear.0.weight" in status["reason"]
+    good = checkpoint_paths(tmp_path / "nan")
+    assert good and all(torch.isfinite(t).all() for t in torch.load(good[-1], weights_only=False)["policy"].values())
+
+
+def test_a_truncated_metrics_file_is_read_without_error(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,ep_return_mean\n100,1.5\n200,2.5\n300,3.")
+    assert read_csv(path) == [{"step": "100", "ep_return_mean": "1.5"}, {"step": "200", "ep_return_mean": "2.5"}]
+    path.write_text("step,ep_return_mean\n100,1.5\n200")  # a row cut inside its first field
+    assert read_csv(path) == [{"step": "100", "ep_return_mean": "1.5"}]

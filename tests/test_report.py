@@ -1,0 +1,120 @@
+"""The report on small synthetic run directories: its numbers against hand-computed ones, plots, summary."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from agents.logs import read_csv
+from agents.report import build_report
+from agents.report.aggregate import iqm_with_ci
+from agents.summary import window_auc
+
+# visits: 0 = breakout [0, 100), 1 = space_invaders [100, 200); episodes (step, return) per visit
+EPISODES = {
+    ("adam", 0): [[(10, 1.0), (55, 3.0)], [(150, 4.0), (160, 2.0)]],
+    ("adam", 1): [[(20, 2.0)], [(130, 1.0), (190, 2.0)]],
+    ("adamo", 0): [[(10, 2.0)], [(150, 6.0)]],
+    ("adamo", 1): [[(30, 2.0)], [(120, 4.0), (180, 4.0)]],
+    ("reset_all", 0): [[(10, 2.0)], [(150, 6.0)]],
+    ("reset_all", 1): [[(30, 4.0)], [(140, 4.0)]],
+}
+
+
+def write_run(root: Path, method: str, seed: int, metric_value: float) -> Path:
+    run = root / f"{method}_s{seed}"
+    run.mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({"agent": {"name": "ppo"}, "env": {"name": "demo"}, "method": {"name": method},
+                                     "seed": seed}), run / "config.yaml")
+    with open(run / "tasks.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerows([("task_visit", "task_id", "task_name", "task_cycle", "start_step"),
+                     (0, 0, "breakout", 0, 0), (1, 1, "space_invaders", 0, 100)])
+    with open(run / "episodes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("step", "task_visit", "task_id", "task_name", "task_cycle", "return", "length"))
+        for visit, eps in enumerate(EPISODES[(method, seed)]):
+            for step, ret in eps:
+                w.writerow((step, visit, visit, ("breakout", "space_invaders")[visit], 0, ret, 5))
+        w.writerow((200, 1, 1, "space_invaders", 0, EPISODES[(method, seed)][1][-1][1], 5))  # run ends at 200
+    with open(run / "plasticity.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("step", "task_visit", "task_name", "when", "metric", "value"))
+        for step in (50, 100, 150):
+            w.writerow((step, 0, "breakout", "periodic", "dormant_tau0.1", metric_value * step / 100))
+    return run
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multirun")
+    for (method, seed) in EPISODES:
+        write_run(root, method, seed, {"adam": 0.3, "adamo": 0.1, "reset_all": 0.05}[method])
+    out = root / "report"
+    return root, out, build_report([root], out, bootstrap_reps=500)
+
+
+def test_window_auc_is_the_mean_over_step_windows():
+    assert window_auc([10, 55], [1.0, 3.0], 0, 100) == 2.0
+    assert window_auc([10, 12, 55], [1.0, 3.0, 5.0], 0, 100) == 3.5  # (mean(1, 3) + 5) / 2
+    assert window_auc([], [], 0, 100) is None
+
+
+def test_visit_table_numbers_match_hand_computation(report):
+    _, out, _ = report
+    rows = {(r["method"], int(r["seed"]), int(r["visit"])): r for r in read_csv(out / "visits.csv")}
+    adam0 = rows[("adam", 0, 0)]
+    assert float(adam0["auc"]) == 2.0 and float(adam0["reference_auc"]) == 2.0
+    assert float(adam0["plasticity_ratio"]) == 1.0 and float(adam0["final_return"]) == 3.0
+    adam0_1 = rows[("adam", 0, 1)]  # windows: 150 → 4, 160 → 2, 200 → 2 (last window) ⇒ (4 + 2 + 2) / 3
+    assert float(adam0_1["auc"]) == pytest.approx(8 / 3)
+    assert float(adam0_1["reference_auc"]) == 6.0  # (6 + 6) / 2
+    assert float(adam0_1["plasticity_ratio"]) == pytest.approx((8 / 3) / 6)
+    assert float(rows[("adam", 1, 0)]["plasticity_ratio"]) == pytest.approx(0.5)  # matched by seed: 2 / 4
+    assert float(rows[("reset_all", 1, 1)]["plasticity_ratio"]) == 1.0
+
+
+def test_aggregate_is_the_rliable_iqm_of_runs_by_tasks(report):
+    _, out, _ = report
+    agg = {r["method"]: r for r in read_csv(out / "aggregate.csv")}
+    visits = read_csv(out / "visits.csv")
+    matrix = np.array([[float(r["plasticity_ratio"]) for r in visits if r["method"] == "adam" and int(r["seed"]) == s]
+                       for s in (0, 1)])
+    flat = np.sort(matrix.ravel())
+    assert float(agg["adam"]["iqm"]) == pytest.approx(flat[1:3].mean())  # IQM of 4 values: the middle two
+    assert float(agg["adam"]["ci_low"]) <= float(agg["adam"]["iqm"]) <= float(agg["adam"]["ci_high"])
+    assert agg["adam"]["score"] == "plasticity ratio"
+
+
+def test_summary_names_the_best_method_and_plots_exist(report):
+    _, out, summary = report
+    text = summary.read_text()
+    assert "**Best method on ppo/demo: `adamo`**" in text
+    assert "| `adamo` **(best)** |" in text
+    for name in ("returns_ppo_demo.png", "metrics_ppo_demo.png", "comparison_ppo_demo.png"):
+        path = out / name
+        assert path.stat().st_size > 10_000, name
+        assert f"]({name})" in text
+
+
+def test_without_a_reference_scores_are_normalized_returns(report, tmp_path):
+    root, _, _ = report
+    runs = [p for p in root.iterdir() if p.name.startswith("adam")]
+    summary = build_report(runs, tmp_path / "r", bootstrap_reps=200)
+    agg = read_csv(tmp_path / "r" / "aggregate.csv")
+    assert {r["score"] for r in agg} == {"normalized return"}
+    assert all(0.0 <= float(r["iqm"]) <= 1.0 for r in agg)
+    assert "Best method" in summary.read_text()
+
+
+def test_iqm_with_ci_on_known_scores():
+    scores = {"m": np.array([[1.0, 2.0], [3.0, 100.0]])}
+    est, lo, hi = iqm_with_ci(scores, reps=200)["m"]
+    assert est == pytest.approx(2.5) and lo <= est <= hi
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no run directories"):
+        build_report([tmp_path], tmp_path / "out")
