@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from agents.validation import ConfigError, validate
 
-GROUPS = ("agent", "env", "method")
+GROUPS = ("agent", "env", "method", "experiment")
 SKIP_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve", "--package", "-p",
               "--run", "-r", "--shell-completion", "-sc")
 
@@ -32,10 +32,14 @@ def _as_arg(key: str, value: object) -> str:
     return f"{key}={OmegaConf.to_yaml(OmegaConf.create({'v': value}))[3:].strip()}"
 
 
-def combinations(args: Sequence[str]) -> list[list[str]]:
-    """Override lists to compose: the first value of every sweep, then each other value of each sweep."""
+def combinations(args: Sequence[str], config_sweeps: dict[str, str] | None = None) -> list[list[str]]:
+    """Override lists to compose: the first value of every sweep, then each other value of each sweep.
+
+    :param config_sweeps: sweeps a config defines (``hydra.sweeper.params``) that the command does not override.
+    """
+    extra = [f"{k}={v}" for k, v in (config_sweeps or {}).items()]
     try:
-        overrides = OverridesParser.create().parse_overrides(list(args))
+        overrides = OverridesParser.create().parse_overrides([*args, *extra])
     except OverrideParseException as err:
         raise ConfigError("overrides", " ".join(args), str(err).splitlines()[0]) from None
     fixed, sweeps = [], []
@@ -95,10 +99,22 @@ def _valid_keys(conf: Path, config_name: str, overrides: list[str], parent: str)
     return list(node) if isinstance(node, dict) else []
 
 
+def _config_sweeps(conf: Path, config_name: str, args: list[str]) -> dict[str, str]:
+    """``hydra.sweeper.params`` of the composed config (a preset's arms and seeds), minus what the command sets."""
+    groups = [a for a in args if a.partition("=")[0] in GROUPS and "," not in a]
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name, overrides=[*groups, "run_dir=not_created"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper).get("params") or {}
+    given = {a.lstrip("+~").partition("=")[0] for a in args}
+    return {k: str(v) for k, v in params.items() if k not in given}
+
+
 def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> None:
     """Raise :class:`ConfigError` if any run of the command would get a bad config."""
+    multirun = any(a in ("-m", "--multirun") for a in args)
     args = [a for a in args if a not in ("-m", "--multirun")]
     if any(a.split("=")[0] in SKIP_FLAGS for a in args):
         return  # Hydra's informational commands: nothing runs
-    for combo in combinations(args):
-        validate(compose_checked(conf, config_name, combo))
+    sweeps = _config_sweeps(conf, config_name, args) if multirun else {}
+    for combo in combinations(args, sweeps):
+        validate(compose_checked(conf, config_name, combo), method_options=_options(conf, "method"))

@@ -4,7 +4,8 @@
   heads (``action_net``/``value_net`` for PPO, ``q_net`` for DQN) on the 128 features with ``net_arch=[]``, so the
   whole agent is exactly the paper's network. Chosen for ``(10, 10, C)`` observations.
 * ``nature`` — SB3's NatureCNN (Mnih et al. 2015; 512 features) for channels-first ``uint8`` images (ALE).
-* ``mlp`` — hidden layers ``hidden`` (64, 64) with ReLU for flat observations (classic control).
+* ``mlp`` — hidden layers ``hidden`` (64, 64) with ReLU on the flattened observation (classic control; also
+  MinAtar, as the AdamO paper's MLP); ``separate: true`` gives the actor and the critic their own (PPO).
 """
 
 from __future__ import annotations
@@ -65,4 +66,6 @@ def policy_kwargs_for(observation_space: gym.spaces.Space, network: dict | None 
     if kind == "nature":
         return dict(features_extractor_class=NatureCNN, features_extractor_kwargs=dict(features_dim=512),
                     net_arch=[])
-    return dict(net_arch=[int(h) for h in network.get("hidden", (64, 64))], activation_fn=nn.ReLU)
+    hidden = [int(h) for h in network.get("hidden", (64, 64))]
+    arch = dict(pi=hidden, vf=list(hidden)) if network.get("separate", False) else hidden
+    return dict(net_arch=arch, activation_fn=nn.ReLU)

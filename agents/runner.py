@@ -45,7 +45,7 @@ from agents.methods import Method, build_method
 from agents.plasticity_logger import PlasticityMetrics
 from agents.status import read_status, write_status
 from agents.summary import print_summary, summarize
-from agents.validation import ConfigError, validate
+from agents.validation import ConfigError, validate, with_arm
 from agents.vec_env import GymnasiumVecEnv
 
 EnvFactory = Callable[[Mapping[str, Any], int, int], VectorEnv]
@@ -176,7 +176,7 @@ def _check_same_config(run_dir: Path, cfg: Mapping[str, Any]) -> None:
 def run(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
     """Train ``cfg`` into its run directory, resuming from its latest checkpoint if there is one."""
     validate(cfg)
-    cfg = _resolve_resume(cfg)
+    cfg = with_arm(_resolve_resume(cfg))
     run_dir = Path(cfg["run_dir"])
     status = read_status(run_dir)
     checkpoint = latest_checkpoint(run_dir)

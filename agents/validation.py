@@ -58,7 +58,23 @@ METHOD_META = ("name", "optimizer", "regularize_heads", "units", "on_switch")
 NETWORKS = ("auto", "minatar", "nature", "mlp")
 AGENTS = ("ppo", "dqn")
 TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torch_threads", "progress",
-            "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume")
+            "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms")
+
+
+def with_arm(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``cfg`` with ``arms[<method name>]`` merged into ``method`` (per-arm settings of a protocol preset)."""
+    cfg = dict(cfg)
+    arm = (cfg.get("arms") or {}).get((cfg.get("method") or {}).get("name"))
+    if arm:
+        cfg["method"] = _merge(dict(cfg["method"]), arm)
+    return cfg
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        base[key] = _merge(dict(base[key]), value) if isinstance(value, Mapping) and isinstance(
+            base.get(key), Mapping) else value
+    return base
 
 
 # -- primitive checks ------------------------------------------------------------------------------------------
@@ -160,7 +176,7 @@ PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_
 DQN_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "buffer_size", "learning_starts", "batch_size", "tau",
             "gamma", "train_freq", "gradient_steps", "target_update_interval", "exploration_initial_eps",
             "exploration_final_eps", "exploration_steps", "max_grad_norm", "optimize_memory_usage", "adam_eps",
-            "network")
+            "double_q", "network")
 
 
 def _agent(agent: Mapping[str, Any]) -> None:
@@ -195,8 +211,12 @@ def _agent(agent: Mapping[str, Any]) -> None:
         for k in ("exploration_initial_eps", "exploration_final_eps"):
             number(agent.get(k), f"agent.{k}", 0.0, 1.0)
         boolean(agent.get("optimize_memory_usage", False), "agent.optimize_memory_usage")
+        boolean(agent.get("double_q", False), "agent.double_q")
     net = dict(agent.get("network") or {})
-    keys(net, "agent.network", ("type", "features_dim", "filters", "hidden"))
+    keys(net, "agent.network", ("type", "features_dim", "filters", "hidden", "separate"))
+    boolean(net.get("separate", False), "agent.network.separate")
+    if net.get("separate") and name != "ppo":
+        raise ConfigError("agent.network.separate", True, "is for PPO (actor and critic); DQN has one network")
     choice(net.get("type", "auto"), "agent.network.type", NETWORKS)
     for k in ("features_dim", "filters"):
         integer(net.get(k, 1), f"agent.network.{k}", 1)
@@ -370,8 +390,18 @@ def _device(device: Any) -> None:
             raise ConfigError("device", device, f"only {torch.cuda.device_count()} GPU(s) here")
 
 
-def validate(cfg: Mapping[str, Any]) -> None:
-    """Check a resolved run config; raise :class:`ConfigError` on the first problem."""
+def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None) -> None:
+    """Check a resolved run config (its arm settings merged); raise :class:`ConfigError` on the first problem.
+
+    :param method_options: the available ``method=`` options, to check the names under ``arms``.
+    """
+    arms = cfg.get("arms") or {}
+    if not isinstance(arms, Mapping):
+        raise ConfigError("arms", arms, "must map method names to method settings")
+    for name in arms:
+        if method_options is not None and name not in method_options:
+            raise ConfigError(f"arms.{name}", arms[name], f"unknown method; valid: {', '.join(method_options)}")
+    cfg = with_arm(cfg)
     _run(cfg)
     for section in ("agent", "env", "method"):
         if not isinstance(cfg.get(section), Mapping):

@@ -142,12 +142,16 @@ def test_trainability_separates_a_live_network_from_a_dead_one():
     assert all(torch.equal(p, q) for p, q in zip(live.parameters(), live_before, strict=True))  # a copy trains
 
 
-def test_the_suite_on_a_conv_net_and_identity_features():
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_the_suite_on_a_conv_net_and_identity_features(device):
     torch.manual_seed(4)
     net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 8), nn.ReLU(),
-                        nn.Linear(8, 3))
+                        nn.Linear(8, 3)).to(device)
     suite = M.MetricSuite(net, ntk_samples=4, fisher_samples=8, hessian_iterations=10, trainability_steps=5)
-    x = torch.randn(16, 2, 6, 6)
+    x = torch.randn(16, 2, 6, 6, device=device)
     values = suite.compute(x, expensive=True)
     for key in ("dormant_tau0", "dormant_tau0.025", "dormant_tau0.1", "fau", "feature_erank", "feature_srank",
                 "weight_magnitude", "distance_from_init", "gram_deviation", "isometry_gap", "entk_condition",

@@ -95,11 +95,15 @@ def replace_now(model, x, **kw):
     return cbp, opt
 
 
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("make, shape", [(mlp, (16, 5)), (ConvNet, (16, 2, 8, 8))])
-def test_replacement_keeps_the_function_but_for_the_removed_units(make, shape):
+def test_replacement_keeps_the_function_but_for_the_removed_units(make, shape, device):
     torch.manual_seed(0)
-    model = make()
-    x = torch.randn(shape)
+    model = make().to(device)
+    x = torch.randn(shape, device=device)
     before = copy.deepcopy(model)
     cbp, _ = replace_now(model, x)
     replaced = {k: v for k, v in cbp.last_replaced.items() if v.numel()}
@@ -400,3 +404,4 @@ def test_injection_preserves_outputs_and_trains_only_the_new_head():
     old_w = old_head.weight.detach().clone()
     losses = [step(model, opt, x, y) for _ in range(50)]
     assert torch.equal(old_head.weight, old_w) and losses[-1] < losses[0]
+

@@ -1,0 +1,136 @@
+"""Sweeps with Hydra launchers (basic, joblib, submitit_local), protocol presets, Double DQN."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from agents.logs import read_csv
+from agents.report import build_report
+from agents.status import read_status
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["total_timesteps=256", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1",
+        "env.steps_per_task=128", "progress=false", "metrics.enabled=false", "eval.episodes=2", "eval.max_steps=100"]
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+def runs_of(sweep: Path) -> list[tuple[str, int, Path]]:
+    out = []
+    for cfg_path in sorted(sweep.glob("*/config.yaml")):
+        cfg = OmegaConf.load(cfg_path)
+        out.append((str(cfg.method.name), int(cfg.seed), cfg_path.parent))
+    return out
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_2x2_sweep_gives_four_runs_with_distinct_seeds_and_a_report(train, tmp_path, launcher):
+    result = train("-m", "method=adam,adamo", "seed=0,1", *TINY, f"hydra/launcher={launcher}",
+                   f"hydra.sweep.dir={tmp_path}", *(["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []))
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = runs_of(tmp_path)
+    assert sorted((m, s) for m, s, _ in runs) == [("adam", 0), ("adam", 1), ("adamo", 0), ("adamo", 1)]
+    assert len({d for _, _, d in runs}) == 4 and all(read_status(d)["status"] == "completed" for *_, d in runs)
+    first = {(m, s): read_csv(d / "episodes.csv")[0] for m, s, d in runs}
+    # a seed derives everything: same seed → same first episode whatever the method (paired comparisons) ...
+    assert first[("adam", 0)] == first[("adamo", 0)]
+    # ... and the seeds' env streams differ
+    episodes = {s: [(e["step"], e["return"]) for e in read_csv(d / "episodes.csv")][:20] for m, s, d in runs
+                if m == "adam"}
+    assert episodes[0] != episodes[1]
+    summary = build_report([tmp_path], tmp_path / "report", bootstrap_reps=200)
+    text = summary.read_text()
+    assert "`adam` (0, 1)" in text and "`adamo` (0, 1)" in text and "Best method" in text
+
+
+def test_submitit_local_runs_a_job_end_to_end(train, tmp_path):
+    result = train("-m", "hydra/launcher=submitit_local", "seed=3", *TINY, "hydra.launcher.timeout_min=10",
+                   f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = runs_of(tmp_path)
+    assert run[1] == 3 and read_status(run[2])["status"] == "completed"
+    assert (tmp_path / ".submitit").is_dir()
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_protocol_preset_composes_and_runs(train, tmp_path, preset):
+    dqn = "dqn" in preset
+    extra = ["agent.learning_starts=64", "agent.buffer_size=1000"] if dqn else TINY[1:5]
+    result = train(f"experiment={preset}", *TINY[:1], *TINY[5:], *extra, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_status(tmp_path)["status"] == "completed"
+    cfg = OmegaConf.load(tmp_path / "config.yaml")
+    sweep = OmegaConf.load(ROOT / "conf" / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+    assert cfg.method.name in str(sweep.method).split(",")
+    assert len(str(sweep.seed).split(",")) >= 3
+    assert "reset_all" in str(sweep.method) or preset == "dohare_ppo"  # Dohare et al. have no reset arm
+
+
+def test_presets_put_their_arm_settings_on_the_right_method(tmp_path):
+    from agents.cli import compose_checked
+    from agents.validation import with_arm
+    conf = ROOT / "conf"
+    adamo = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adamo"]))
+    adam = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adam"]))
+    assert adamo["method"]["coef"] == 0.05 and "coef" not in adam["method"]
+    assert adam["method"]["on_switch"]["reset_optimizer"] is True  # the protocol resets Adam for every arm
+    cbp = with_arm(compose_checked(conf, "config", ["experiment=dohare_ppo", "method=cbp"]))
+    assert cbp["method"]["betas"] == [0.99, 0.99] and cbp["method"]["units"]["maturity_threshold"] == 10000
+    assert cbp["method"]["units"]["decay_rate"] == 0.99  # merged into, not replacing, the unit settings
+
+
+def _dqn(double_q: bool):
+    import stable_baselines3 as sb3
+
+    from agents.algorithms import DQN
+    from agents.networks import minatar_policy_kwargs
+    from agents.vec_env import GymnasiumVecEnv
+    from envs import make_curriculum
+    env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 1, 0))
+    kw = dict(learning_starts=0, buffer_size=500, batch_size=16, seed=0, device="cpu",
+              policy_kwargs=minatar_policy_kwargs())
+    ours = DQN("MlpPolicy", env, double_q=double_q, **kw)
+    ref = sb3.DQN("MlpPolicy", env, **kw)
+    ref.policy.load_state_dict(ours.policy.state_dict())
+    ref.policy.optimizer.load_state_dict(ours.policy.optimizer.state_dict())
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        obs = rng.random((1, 10, 10, 10)) < 0.1
+        for model in (ours, ref):
+            model.replay_buffer.add(obs, rng.random((1, 10, 10, 10)) < 0.1, np.array([rng.integers(6)]),
+                                    np.array([rng.random()]), np.array([rng.random() < 0.1]), [{}])
+    ref.replay_buffer = copy.deepcopy(ours.replay_buffer)
+    for model in (ours, ref):
+        model._setup_learn(1000)
+    return ours, ref
+
+
+def test_our_dqn_update_is_sb3s_and_double_q_differs():
+    ours, ref = _dqn(double_q=False)
+    for model in (ours, ref):
+        np.random.seed(1)
+        model.train(gradient_steps=20, batch_size=16)
+    assert all(torch.equal(a, b) for a, b in zip(ours.policy.parameters(), ref.policy.parameters(), strict=True))
+    double, ref = _dqn(double_q=True)
+    with torch.no_grad():  # make the online and target networks disagree, so the two targets differ
+        for p in double.q_net_target.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+        ref.q_net_target.load_state_dict(double.q_net_target.state_dict())
+    for model in (double, ref):
+        np.random.seed(1)
+        model.train(gradient_steps=1, batch_size=16)
+    assert not all(torch.equal(a, b) for a, b in zip(double.policy.parameters(), ref.policy.parameters(),
+                                                     strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("agent, method", [("ppo", "adamo"), ("ppo", "cbp"), ("dqn", "cbp")])
+def test_training_with_plasticity_methods_and_metrics_runs_on_cuda(train, tmp_path, agent, method):
+    extra = TINY[1:5] if agent == "ppo" else ["agent.learning_starts=64", "agent.buffer_size=1000"]
+    result = train(f"agent={agent}", f"method={method}", "device=cuda", "metrics.every=128", *TINY[:1],
+                   *TINY[5:6], *extra, "metrics.enabled=true", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_status(tmp_path)["status"] == "completed" and read_csv(tmp_path / "plasticity.csv")
