@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv demo test lint bench bench-returns clean
+.PHONY: venv demo test lint bench bench-plasticity bench-returns clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)  ## the whole test suite
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+bench: $(STAMP)  ## throughput ratios vs vanilla SB3, per method, metrics, envs -> docs/benchmarks.md (~10 min)
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-plasticity: $(STAMP)  ## continual supervised benchmark -> docs/plasticity_benchmark.md (minutes)
+	$(BIN)/python scripts/bench_plasticity.py $(ARGS)
 
 bench-returns: $(STAMP)  ## learning curve of PPO on MinAtar Breakout, 1M steps
 	$(BIN)/python scripts/bench_returns.py $(ARGS)

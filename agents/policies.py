@@ -67,10 +67,39 @@ class _PlasticPolicy:
     freeze_injected: bool
     optimizer: Any
 
+    _mode: bool | None = None  # the mode the last set_training_mode applied; None: unknown
+
     def _init_plastic(self, regularize_heads: bool, injections: int, freeze_injected: bool) -> None:
         self.regularize_heads = regularize_heads
         self.injections = injections
         self.freeze_injected = freeze_injected
+
+    _mode_modules: list[nn.Module] | None = None  # what SB3's set_training_mode switches, found once
+
+    # SB3 switches the mode before every update and every action (DQN: twice per env step), and nn.Module.train
+    # walks the module tree through nn.Module.__setattr__ each time, a sizeable part of a MinAtar DQN step. The
+    # same flags are set here from a list found once (refound after any change of structure); modules that
+    # override ``train`` keep SB3's path.
+    def set_training_mode(self, mode: bool) -> None:
+        if self._mode is mode:
+            return
+        if self._mode_modules is None:
+            modules = self._switched_modules()
+            plain = all(type(m).train is nn.Module.train for m in modules if m is not self)
+            self._mode_modules = modules if plain else []
+        if self._mode_modules:
+            for m in self._mode_modules:
+                m.__dict__["training"] = mode
+        else:
+            super().set_training_mode(mode)  # type: ignore[misc]
+        self._mode = mode
+
+    def _switched_modules(self) -> list[nn.Module]:
+        return list(self.modules())  # type: ignore[attr-defined]
+
+    def train(self, mode: bool = True) -> Any:
+        self._mode = self._mode_modules = None  # a direct train()/eval(): look again at the next switch
+        return super().train(mode)  # type: ignore[misc]
 
     # agent-specific pieces -----------------------------------------------------------------------------
     def trained_module(self) -> nn.Module:
@@ -116,6 +145,7 @@ class _PlasticPolicy:
         for head in heads:
             head.to(self.device)  # type: ignore[attr-defined]
         self.injections += 1
+        self._mode = self._mode_modules = None  # new modules, in training mode whatever the policy's mode
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
@@ -174,6 +204,9 @@ class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
         target.set_training_mode(False)
         target.requires_grad_(False)
         self.q_net_target = target
+
+    def _switched_modules(self) -> list[nn.Module]:
+        return [self, *self.q_net.modules()]  # DQNPolicy.set_training_mode: the online network and its own flag
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)

@@ -172,11 +172,11 @@ def _run(cfg: Mapping[str, Any]) -> None:
 
 PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_size", "n_epochs", "gamma",
             "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm", "normalize_advantage", "target_kl",
-            "adam_eps", "share_features_extractor", "network")
+            "adam_eps", "fused_optimizer", "share_features_extractor", "network")
 DQN_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "buffer_size", "learning_starts", "batch_size", "tau",
             "gamma", "train_freq", "gradient_steps", "target_update_interval", "exploration_initial_eps",
             "exploration_final_eps", "exploration_steps", "max_grad_norm", "optimize_memory_usage", "adam_eps",
-            "double_q", "network")
+            "double_q", "fused_optimizer", "network")
 
 
 def _agent(agent: Mapping[str, Any]) -> None:
@@ -189,6 +189,7 @@ def _agent(agent: Mapping[str, Any]) -> None:
     number(agent.get("gamma"), "agent.gamma", 0.0, 1.0)
     number(agent.get("max_grad_norm"), "agent.max_grad_norm", 0.0, low_open=True)
     number(agent.get("adam_eps", 1e-8), "agent.adam_eps", 0.0, low_open=True)
+    boolean(agent.get("fused_optimizer", True), "agent.fused_optimizer")
     integer(agent.get("batch_size"), "agent.batch_size", 1)
     if name == "ppo":
         integer(agent.get("n_steps"), "agent.n_steps", 1)

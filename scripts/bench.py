@@ -1,0 +1,120 @@
+"""The throughput benchmark: every ratio side by side in one run, written to docs/benchmarks.md.
+
+    python scripts/bench.py                      # (make bench) ≈ 10 min on a 2-core CPU
+    python scripts/bench.py --quick --out /tmp/b.md
+
+Sections (each also a script of its own, for more repetitions or other settings):
+
+1. our PPO and DQN vs vanilla Stable-Baselines3, env-steps/s on a MinAtar switching curriculum
+   (scripts/bench_agents.py), and final returns of both on Breakout at the same seeds;
+2. the update-phase cost of each plasticity method vs torch Adam (scripts/bench_update.py);
+3. run time with plasticity metrics at the default cadence vs without (scripts/bench_metrics.py);
+4. the batched MinAtar env vs SB3's DummyVecEnv over gym.make (scripts/bench_envs.py).
+
+Repetitions alternate between the compared sides; medians are reported, and ratios are the claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import bench_agents
+import bench_envs
+import bench_metrics
+import bench_update
+import torch
+from scipy import stats
+
+UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "shrink_perturb", "cbp",
+                  "cbp_active", "redo", "redo_every_10"]
+
+
+def machine(device: str) -> list[str]:
+    cpu = platform.processor() or "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none used"
+    return [f"- CPU: {cpu}, {os.cpu_count()} cores; torch threads: {torch.get_num_threads()}",
+            f"- torch {torch.__version__}, Python {platform.python_version()}, device: {device}, GPU: {gpu}",
+            f"- date: {time.strftime('%Y-%m-%d')}"]
+
+
+def table(header: list[str], rows: list[tuple]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one repetition, fewer methods (a smoke run)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    reps = 1 if args.quick else args.reps
+    start = time.perf_counter()
+    lines = ["# Benchmarks", "", f"`python scripts/bench.py` ({'--quick, ' if args.quick else ''}{reps} "
+             "repetitions per side, alternating; medians). Machine:", "", *machine(args.device), ""]
+
+    print("1/4 agents vs vanilla SB3 …", flush=True)
+    results = {a: bench_agents.measure(a, reps, args.device) for a in bench_agents.BENCHMARKS}
+    lines += ["## 1. Env-steps/s: our agents vs vanilla Stable-Baselines3", "",
+              "Breakout → SpaceInvaders, default agent configs (`conf/agent/*.yaml`), the same MinAtar network, "
+              "1 torch thread on both sides; PPO: 64 envs, 2 × 16,384 steps; DQN: one env, one update of batch "
+              "32 per step (the MinAtar paper's cadence), 2 × 1,500 steps after 256 warm-up steps. See "
+              "`scripts/bench_agents.py` for what each side is.", "",
+              *table(bench_agents.HEADER, bench_agents.rows(results))]
+    seeds = [0] if args.quick else [0, 1, 2]
+    lines += ["Same seeds, same hyper-parameters, final return (mean of the last 100 episodes) on Breakout; "
+              "Welch's t-test for a difference of means:", ""]
+    rows = []
+    for agent, steps in (("ppo", 100_000), ("dqn", 20_000)):
+        print(f"    learning check {agent} …", flush=True)
+        r = bench_agents.learning(agent, seeds, steps if not args.quick else steps // 10)
+        p = stats.ttest_ind(r["vanilla SB3"], r["ours"], equal_var=False).pvalue if len(seeds) > 1 else float("nan")
+        rows.append((agent, f"{steps:,}", ", ".join(f"{v:.2f}" for v in r["vanilla SB3"]),
+                     ", ".join(f"{v:.2f}" for v in r["ours"]), f"{p:.2f}"))
+    lines += table(["agent", "steps", "vanilla SB3 (seeds " + ", ".join(map(str, seeds)) + ")", "ours", "p"], rows)
+
+    print("2/4 update phase per method …", flush=True)
+    methods = ["adam", "adamo", "cbp"] if args.quick else UPDATE_METHODS
+    times = bench_update.time_updates(bench_update.build_agents(methods), reps)
+    lines += ["## 2. Update phase per method vs torch Adam", "",
+              "One PPO `train()` (4 epochs × 16 minibatches of 512 on the MinAtar network) on the same rollout; "
+              "`torch_adam` is `torch.optim.Adam` (for-loop kernel), every method runs on our fused Adam.", "",
+              *table(["method", "median ms", "min ms", "× torch Adam"],
+                     [(n, f"{m:.1f}", f"{lo:.1f}", f"{r:.2f}") for n, m, lo, r in bench_update.ratio_rows(times)])]
+
+    print("3/4 metrics overhead …", flush=True)
+    steps = 50_000 if args.quick else 125_000
+    t = bench_metrics.measure(1 if args.quick else 2, ["env=minatar_demo", f"env.steps_per_task={steps}"])
+    base = statistics.median(t["without metrics"])
+    lines += ["## 3. Plasticity metrics at the default cadence", "",
+              f"Whole PPO run on the demo curriculum at {steps:,} steps per visit (4 visits), evaluation off:", "",
+              *table(["configuration", "median s", "ratio"],
+                     [(k, f"{statistics.median(v):.1f}", f"{statistics.median(v) / base:.2f}") for k, v in t.items()])]
+
+    print("4/4 envs …", flush=True)
+    rows = []
+    for game in ("breakout", "space_invaders"):
+        r = bench_envs.measure(game, 64, 20_000 if args.quick else 50_000, reps)
+        b, o = r["DummyVecEnv(gym.make)"], r["batched"]
+        rows.append((game, 64, f"{b:,.0f}", f"{o:,.0f}", f"{o / b:.2f}"))
+    lines += ["## 4. Batched MinAtar env vs DummyVecEnv", "", "Random actions, env-steps/s:", "",
+              *table(["game", "envs", "DummyVecEnv(gym.make)", "batched", "ratio"], rows),
+              f"Benchmark wall time: {time.perf_counter() - start:.0f} s.", ""]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The speed-ups keep SB3's semantics: the same clipped gradients, the same training flags, the same Adam."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from agents.grad_clip import clip_grad_norm_
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 0.5, 1e6])
+def test_clip_grad_norm_is_torchs_bit_for_bit(max_norm):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 16), nn.Linear(16, 3))
+    ref = copy.deepcopy(net)
+    for p, q in zip(net.parameters(), ref.parameters(), strict=True):
+        p.grad = torch.randn_like(p) * 3
+        q.grad = p.grad.clone()
+    net[4].weight.grad = None  # parameters without gradients are skipped, as torch does
+    ref[4].weight.grad = None
+    ours_total = clip_grad_norm_(net.parameters(), max_norm)
+    ref_total = torch.nn.utils.clip_grad_norm_(ref.parameters(), max_norm)
+    assert torch.equal(ours_total, ref_total)
+    for a, b in zip(net.parameters(), ref.parameters(), strict=True):
+        assert (a.grad is None and b.grad is None) or torch.equal(a.grad, b.grad)
+
+
+def _agent(name: str):
+    from agents.algorithms import make_agent
+    from agents.methods import build_method
+    from agents.vec_env import GymnasiumVecEnv
+    from envs import make_curriculum
+    env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 2, 0))
+    cfg = {"name": name, "n_envs": 2, "learning_rate": 1e-3, "batch_size": 16, "n_steps": 16, "n_epochs": 1,
+           "learning_starts": 0, "buffer_size": 100}
+    method = build_method({"name": "adam", "optimizer": "adam"})
+    return make_agent(cfg, env, method, 1000, seed=0, device="cpu")
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_cached_training_mode_switch_sets_the_flags_sb3_would(agent):
+    model = _agent(agent)
+    policy = model.policy
+    policy.q_net.features_extractor.add_module("drop", nn.Dropout(0.5)) if agent == "dqn" else None
+    policy.train(True)  # a direct call: the next switch looks at the (new) modules again
+    switched = list(policy.modules()) if agent == "ppo" else [policy, *policy.q_net.modules()]
+    for mode in (False, True, False, False, True):
+        policy.set_training_mode(mode)
+        assert all(m.training is mode for m in switched)
+    policy.inject_heads()  # new modules: the next switch reaches them too
+    policy.set_training_mode(False)
+    assert all(not m.training for m in (policy.modules() if agent == "ppo" else policy.q_net.modules()))
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_agents_get_the_fused_adam_kernel_unless_told_not_to(agent):
+    from agents.algorithms import _optimizer_kwargs
+    from agents.methods import build_method
+    model = _agent(agent)
+    assert all(g["fused"] for g in model.policy.optimizer.param_groups)
+    method = build_method({"name": "adam", "optimizer": "adam"})
+    assert "fused" not in _optimizer_kwargs({"fused_optimizer": False}, method)
+
+
+def test_fused_and_for_loop_adam_agree_to_float_rounding():
+    from plasticity.optim import AdamO
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [AdamO(nets[0].parameters(), lr=1e-3, coef=0.1), AdamO(nets[1].parameters(), lr=1e-3, coef=0.1, fused=True)]
+    for _ in range(50):
+        x = torch.randn(16, 8)
+        for net, opt in zip(nets, opts, strict=True):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
