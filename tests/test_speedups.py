@@ -42,7 +42,8 @@ def _agent(name: str):
 def test_cached_training_mode_switch_sets_the_flags_sb3_would(agent):
     model = _agent(agent)
     policy = model.policy
-    policy.q_net.features_extractor.add_module("drop", nn.Dropout(0.5)) if agent == "dqn" else None
+    if agent == "dqn":  # a mode-dependent module: its flag must follow too
+        policy.q_net.features_extractor.add_module("drop", nn.Dropout(0.5))
     policy.train(True)  # a direct call: the next switch looks at the (new) modules again
     switched = list(policy.modules()) if agent == "ppo" else [policy, *policy.q_net.modules()]
     for mode in (False, True, False, False, True):
