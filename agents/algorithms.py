@@ -52,7 +52,9 @@ class DQN(_PlasticAlgorithm, sb3.DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses = []
-        parameters = list(self.policy.parameters())
+        # What the optimizer trains is every parameter that gets a gradient (the target network gets none), so
+        # the clipped set is SB3's ``policy.parameters()`` without a walk of the module tree per update.
+        parameters = [p for group in self.policy.optimizer.param_groups for p in group["params"]]
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma

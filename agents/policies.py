@@ -94,11 +94,31 @@ class _PlasticPolicy:
             super().set_training_mode(mode)  # type: ignore[misc]
         self._mode = mode
 
+    # SB3's ``device`` walks the parameters on every action (DQN: every env step); the first parameter is found
+    # once (again after a change of structure) and asked for its device, which follows ``.to()``.
+    @property
+    def device(self) -> torch.device:
+        first = self.__dict__.get("_device_param")
+        if first is None:
+            first = next(iter(self.parameters()), None)  # type: ignore[attr-defined]
+            if first is None:
+                return torch.device("cpu")
+            self.__dict__["_device_param"] = first  # not setattr: that would register it as a parameter
+        return first.device
+
+    def _apply(self, *args: Any, **kwargs: Any) -> Any:  # .to(), .cuda(), …: parameters may be new objects
+        self.__dict__.pop("_device_param", None)
+        return super()._apply(*args, **kwargs)  # type: ignore[misc]
+
+    def _structure_changed(self) -> None:
+        self._mode = self._mode_modules = None
+        self.__dict__.pop("_device_param", None)
+
     def _switched_modules(self) -> list[nn.Module]:
         return list(self.modules())  # type: ignore[attr-defined]
 
     def train(self, mode: bool = True) -> Any:
-        self._mode = self._mode_modules = None  # a direct train()/eval(): look again at the next switch
+        self._structure_changed()  # a direct train()/eval(): look again at the next switch
         return super().train(mode)  # type: ignore[misc]
 
     # agent-specific pieces -----------------------------------------------------------------------------
@@ -145,7 +165,7 @@ class _PlasticPolicy:
         for head in heads:
             head.to(self.device)  # type: ignore[attr-defined]
         self.injections += 1
-        self._mode = self._mode_modules = None  # new modules, in training mode whatever the policy's mode
+        self._structure_changed()  # new modules, in training mode whatever the policy's mode
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]

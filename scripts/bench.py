@@ -71,7 +71,7 @@ def main() -> None:
               "1 torch thread on both sides; PPO: 64 envs, 2 × 16,384 steps; DQN: one env, one update of batch "
               "32 per step (the MinAtar paper's cadence), 2 × 1,500 steps after 256 warm-up steps. See "
               "`scripts/bench_agents.py` for what each side is.", "",
-              *table(bench_agents.HEADER, bench_agents.rows(results))]
+              *table(bench_agents.HEADER, bench_agents.rows(results)), *bench_agents.ceilings(results), ""]
     seeds = [0] if args.quick else [0, 1, 2]
     lines += ["Same seeds, same hyper-parameters, final return (mean of the last 100 episodes) on Breakout; "
               "Welch's t-test for a difference of means:", ""]

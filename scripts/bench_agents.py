@@ -24,7 +24,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import minatar.gym
@@ -33,6 +33,7 @@ import stable_baselines3 as sb3
 import torch
 from bench_envs import GYM_IDS
 from bench_update import load_config
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from agents.console import print_table
@@ -84,21 +85,58 @@ def final_return(model) -> float:
     return float(np.mean([e["r"] for e in model.ep_info_buffer])) if model.ep_info_buffer else float("nan")
 
 
+class PhaseTimer(BaseCallback):
+    """Wall time collecting (rollout start → rollout end) and updating (rollout end → next rollout start or the
+    end of ``learn``), measured the same way on both sides through SB3's callback hooks."""
+
+    def __init__(self):
+        super().__init__()
+        self.collect = self.update = 0.0
+        self._since: float | None = None
+
+    def _on_rollout_start(self) -> None:
+        now = time.perf_counter()
+        if self._since is not None:
+            self.update += now - self._since
+        self._since = now
+
+    def _on_rollout_end(self) -> None:
+        now = time.perf_counter()
+        self.collect += now - self._since
+        self._since = now
+
+    def _on_training_end(self) -> None:
+        if self._since is not None:
+            self.update += time.perf_counter() - self._since
+        self._since = None
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class Run(NamedTuple):
+    steps_per_s: float
+    final_return: float
+    collect_s: float  # seconds collecting experience (policy forward, env, buffer)
+    update_s: float   # seconds in ``train()`` (the learning update)
+
+
 def run_vanilla(agent: dict[str, Any], steps_per_task: int, seed: int, device: str,
-                games: tuple[str, ...] = GAMES) -> tuple[float, float]:
-    """(env-steps/s, final return) of vanilla SB3 on ``games`` in turn."""
+                games: tuple[str, ...] = GAMES) -> Run:
+    """Vanilla SB3 on ``games`` in turn."""
     envs = [vanilla_env(game, int(agent["n_envs"]), seed) for game in games]
     model = vanilla_model(agent, envs[0], steps_per_task * len(games), seed, device)
+    timer = PhaseTimer()
     start = time.perf_counter()
     for i, env in enumerate(envs):
         model.set_env(env)
-        model.learn(steps_per_task, reset_num_timesteps=i == 0)
-    return model.num_timesteps / (time.perf_counter() - start), final_return(model)
+        model.learn(steps_per_task, callback=timer, reset_num_timesteps=i == 0)
+    sps = model.num_timesteps / (time.perf_counter() - start)
+    return Run(sps, final_return(model), timer.collect, timer.update)
 
 
-def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str,
-             env: str = "minatar_demo") -> tuple[float, float]:
-    """(env-steps/s, final return) of a run built as scripts/train.py builds it, one cycle of ``env``."""
+def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, env: str = "minatar_demo") -> Run:
+    """A run built as scripts/train.py builds it, one cycle of ``env``."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(*overrides, f"env={env}", f"env.steps_per_task={steps_per_task}", "env.cycles=1",
                           f"seed={seed}", f"device={device}", "eval.enabled=false", "metrics.enabled=false",
@@ -107,9 +145,11 @@ def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str,
         cfg["run_dir"] = f"{tmp}/run"
         run = prepare(cfg, make_curriculum)
         total = steps_per_task * len(cfg["env"]["tasks"])
+        timer = PhaseTimer()
         start = time.perf_counter()
-        run.model.learn(total, callback=run.callback, log_interval=None)
-        return run.model.num_timesteps / (time.perf_counter() - start), final_return(run.model)
+        run.model.learn(total, callback=[run.callback, timer], log_interval=None)
+        sps = run.model.num_timesteps / (time.perf_counter() - start)
+        return Run(sps, final_return(run.model), timer.collect, timer.update)
 
 
 # agent → (Hydra overrides, env steps per task): DQN learns from the start so that every timed step updates
@@ -119,17 +159,17 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
 }
 
 
-def measure(agent: str, reps: int, device: str, seed: int = 0) -> dict[str, list[float]]:
+def measure(agent: str, reps: int, device: str, seed: int = 0) -> dict[str, list[Run]]:
     overrides, steps = BENCHMARKS[agent]
     cfg = load_config(*overrides)["agent"]
-    sides: dict[str, Callable[[], tuple[float, float]]] = {
+    sides: dict[str, Callable[[], Run]] = {
         "vanilla SB3": lambda: run_vanilla(cfg, steps, seed, device),
         "ours": lambda: run_ours(overrides, steps, seed, device),
     }
-    samples: dict[str, list[float]] = {k: [] for k in sides}
+    samples: dict[str, list[Run]] = {k: [] for k in sides}
     for _ in range(reps):
         for name, side in sides.items():
-            samples[name].append(side()[0])
+            samples[name].append(side())
     return samples
 
 
@@ -140,20 +180,43 @@ def learning(agent: str, seeds: list[int], steps: int, game: str = "breakout") -
     cfg = load_config(*overrides)["agent"]
     out: dict[str, list[float]] = {"vanilla SB3": [], "ours": []}
     for seed in seeds:
-        out["vanilla SB3"].append(run_vanilla(cfg, steps, seed, "cpu", games=(game,))[1])
-        out["ours"].append(run_ours(overrides, steps, seed, "cpu", env=game)[1])
+        out["vanilla SB3"].append(run_vanilla(cfg, steps, seed, "cpu", games=(game,)).final_return)
+        out["ours"].append(run_ours(overrides, steps, seed, "cpu", env=game).final_return)
     return out
 
 
-def rows(results: dict[str, dict[str, list[float]]]) -> list[tuple]:
+def _median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in runs)
+
+
+def rows(results: dict[str, dict[str, list[Run]]]) -> list[tuple]:
+    """Steps/s of both sides and their ratio, then where the time goes: seconds collecting and updating (medians)."""
     out = []
     for agent, samples in results.items():
-        base, ours = statistics.median(samples["vanilla SB3"]), statistics.median(samples["ours"])
-        out.append((agent, f"{base:,.0f}", f"{ours:,.0f}", f"{ours / base:.2f}"))
+        van, ours = samples["vanilla SB3"], samples["ours"]
+        base, fast = _median(van, "steps_per_s"), _median(ours, "steps_per_s")
+        out.append((agent, f"{base:,.0f}", f"{fast:,.0f}", f"{fast / base:.2f}",
+                    f"{_median(van, 'collect_s'):.2f} / {_median(van, 'update_s'):.2f}",
+                    f"{_median(ours, 'collect_s'):.2f} / {_median(ours, 'update_s'):.2f}"))
     return out
 
 
-HEADER = ["agent", "vanilla SB3 steps/s", "ours steps/s", "ratio"]
+def ceilings(results: dict[str, dict[str, list[Run]]]) -> list[str]:
+    """What the split implies: the update runs the same network arithmetic on both sides, so even free
+    collection bounds the speed-up by (vanilla total time) / (our update time)."""
+    out = []
+    for agent, samples in results.items():
+        van, ours = samples["vanilla SB3"], samples["ours"]
+        van_total = _median(van, "collect_s") + _median(van, "update_s")
+        ours_update = _median(ours, "update_s")
+        share = ours_update / (ours_update + _median(ours, "collect_s"))
+        out.append(f"- {agent}: the update is {share:.0%} of our time; with collection free the ratio could be at "
+                   f"most {van_total / ours_update:.2f}.")
+    return out
+
+
+HEADER = ["agent", "vanilla SB3 steps/s", "ours steps/s", "ratio", "vanilla collect / update s",
+          "ours collect / update s"]
 
 
 def main() -> None:
@@ -166,6 +229,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = {agent: measure(agent, args.reps, args.device) for agent in args.agents}
     print_table("Env-steps/s on Breakout → SpaceInvaders, medians", HEADER, rows(results), left=(0,))
+    print("\n".join(ceilings(results)))
 
 
 if __name__ == "__main__":

@@ -118,3 +118,31 @@ def test_iqm_with_ci_on_known_scores():
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no run directories"):
         build_report([tmp_path], tmp_path / "out")
+
+
+def _single_game_run(root: Path, agent: str, game: str, seed: int, returns: list[float]) -> Path:
+    run = root / f"{agent}_{game}_s{seed}"
+    run.mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({"agent": {"name": agent}, "env": {"name": game}, "method": {"name": "adam"},
+                                     "seed": seed}), run / "config.yaml")
+    (run / "tasks.csv").write_text(f"task_visit,task_id,task_name,task_cycle,start_step\n0,0,{game},0,0\n")
+    (run / "episodes.csv").write_text("step,task_visit,task_id,task_name,task_cycle,return,length\n" + "".join(
+        f"{10 * (i + 1)},0,0,{game},0,{r},10\n" for i, r in enumerate(returns)))
+    (run / "status.json").write_text('{"status": "completed", "step": 5000}')
+    return run
+
+
+def test_sanity_table_averages_the_last_episodes_over_seeds_next_to_the_reference(tmp_path):
+    from agents.report.runs import find_runs, load_run
+    from agents.report.sanity import REFERENCES, markdown, sanity_rows
+    _single_game_run(tmp_path, "dqn", "breakout", 0, [100.0] * 5 + [2.0] * 100)  # the first 5 fall out
+    _single_game_run(tmp_path, "dqn", "breakout", 1, [4.0, 6.0])
+    _single_game_run(tmp_path, "ppo", "seaquest", 0, [1.0])
+    write_run(tmp_path / "curriculum", "adam", 0, 0.1)  # two tasks: not a single-game run
+    rows = sanity_rows([load_run(p) for p in find_runs([tmp_path])])
+    assert [(r.agent, r.game, r.seeds, r.steps) for r in rows] == [("dqn", "breakout", 2, 5000),
+                                                                   ("ppo", "seaquest", 1, 5000)]
+    assert rows[0].final_return == pytest.approx((2.0 + 5.0) / 2)
+    assert rows[0].reference == REFERENCES["dqn"][2]["breakout"] and rows[1].reference is None
+    text = "\n".join(markdown(rows))
+    assert "| dqn | breakout | 2 | 5,000 | 3.50 | 10 | 5,000,000 |" in text and "| ppo | seaquest | 1 |" in text

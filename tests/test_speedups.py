@@ -78,3 +78,40 @@ def test_fused_and_for_loop_adam_agree_to_float_rounding():
             opt.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_groups_with_equal_hyper_parameters_share_one_adam_call_and_match_torch(fused, monkeypatch):
+    import plasticity.optim.regularized_adam as ra
+    from plasticity.optim import RegularizedAdam
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
+            for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+
+    def groups(net):  # hidden and head share hyper-parameters; the middle layer has its own lr
+        return [{"params": net[0].parameters()}, {"params": net[2].parameters(), "lr": 3e-3},
+                {"params": net[4].parameters(), "regularize": False}]
+    ours = RegularizedAdam(groups(nets[0]), lr=1e-3, fused=fused)
+    ref = torch.optim.Adam([{k: v for k, v in g.items() if k != "regularize"} for g in groups(nets[1])], lr=1e-3,
+                           fused=fused)
+    calls = []
+    real_adam = ra.adam
+    monkeypatch.setattr(ra, "adam", lambda params, *a, **k: (calls.append(len(params)), real_adam(params, *a, **k)))
+    for _ in range(20):
+        x = torch.randn(16, 8)
+        for net, opt in zip(nets, (ours, ref), strict=True):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    assert calls[:2] == [4, 2]  # groups 1 and 3 (4 tensors) in one call, the lr=3e-3 group in its own
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_cached_device_follows_the_parameters(agent):
+    policy = _agent(agent).policy
+    assert policy.device == torch.device("cpu")
+    policy.to("meta")  # moves every parameter: the device must follow without a new lookup
+    assert policy.device == torch.device("meta") == next(policy.parameters()).device

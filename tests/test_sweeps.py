@@ -64,6 +64,10 @@ def test_every_protocol_preset_composes_and_runs(train, tmp_path, preset):
     assert read_status(tmp_path)["status"] == "completed"
     cfg = OmegaConf.load(tmp_path / "config.yaml")
     sweep = OmegaConf.load(ROOT / "conf" / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+    if preset.startswith("sanity_"):  # one agent on every MinAtar game alone, compared by scripts/sanity.py
+        from agents.report.sanity import GAMES
+        assert str(sweep.env).split(",") == list(GAMES) and cfg.method.name == "adam"
+        return
     assert cfg.method.name in str(sweep.method).split(",")
     assert len(str(sweep.seed).split(",")) >= 3
     assert "reset_all" in str(sweep.method) or preset == "dohare_ppo"  # Dohare et al. have no reset arm

@@ -115,8 +115,14 @@ class RegularizedAdam(torch.optim.Adam):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        # Groups that differ only in what they regularize (e.g. hidden layers vs heads) share one Adam call:
+        # the kernels are per tensor, so this is the same arithmetic with one dispatch instead of several.
+        batches: dict[tuple, _AdamBatch] = {}
         for group in self.param_groups:
-            self._adam_group(group)
+            self._collect_adam(group, batches.setdefault(_adam_key(group), _AdamBatch(group)))
+        for batch in batches.values():
+            batch.run(getattr(self, "grad_scale", None), getattr(self, "found_inf", None))
+        for group in self.param_groups:
             self._decoupled_group(group)
         self._steps += 1
         if self.noise_std > 0.0:
@@ -135,9 +141,8 @@ class RegularizedAdam(torch.optim.Adam):
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    def _adam_group(self, group: dict[str, Any]) -> None:
-        params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], [], [], []
-        per_entry = []
+    def _collect_adam(self, group: dict[str, Any], batch: _AdamBatch) -> None:
+        """Adds ``group``'s tensors to ``batch`` (one torch ``adam`` call); per-entry-step tensors update here."""
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -149,25 +154,9 @@ class RegularizedAdam(torch.optim.Adam):
                 if reg.coupled:
                     grad = reg.coupled_grad(p, state, grad)
             if state["step"].ndim > 0:
-                per_entry.append((p, grad, state))
-                continue
-            params.append(p)
-            grads.append(grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
-            if group["amsgrad"]:
-                max_sqs.append(state["max_exp_avg_sq"])
-        beta1, beta2 = group["betas"]
-        if params:
-            adam(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, amsgrad=group["amsgrad"],
-                 has_complex=any(torch.is_complex(p) for p in params), beta1=beta1, beta2=beta2,
-                 lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-                 foreach=group["foreach"], capturable=group["capturable"], differentiable=group["differentiable"],
-                 fused=group["fused"], grad_scale=getattr(self, "grad_scale", None),
-                 found_inf=getattr(self, "found_inf", None), decoupled_weight_decay=group["decoupled_weight_decay"])
-        for p, grad, state in per_entry:
-            _per_entry_adam(p, grad, state, group)
+                _per_entry_adam(p, grad, state, group)
+            else:
+                batch.add(p, grad, state)
 
     def _decoupled_group(self, group: dict[str, Any]) -> None:
         lr = group["lr"]
@@ -213,3 +202,45 @@ def _per_entry_adam(p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[
     bias_correction2_sqrt = torch.expm1(step * math.log(beta2)).neg_().sqrt_()
     denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
     p.addcdiv_(exp_avg.div(bias_correction1), denom, value=-lr)
+
+
+_ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
+              "fused", "decoupled_weight_decay")
+
+
+def _adam_key(group: dict[str, Any]) -> tuple:
+    """The group's Adam hyper-parameters (a tensor ``lr`` by identity): groups with equal keys share a call."""
+    return tuple(id(v) if isinstance(v, Tensor) else v for v in (group[k] for k in _ADAM_KEYS))
+
+
+class _AdamBatch:
+    """The argument lists of one call of torch's functional ``adam`` for groups with equal hyper-parameters."""
+
+    def __init__(self, group: dict[str, Any]):
+        self.group = group
+        self.params: list[Tensor] = []
+        self.grads: list[Tensor] = []
+        self.exp_avgs: list[Tensor] = []
+        self.exp_avg_sqs: list[Tensor] = []
+        self.max_exp_avg_sqs: list[Tensor] = []
+        self.steps: list[Tensor] = []
+
+    def add(self, p: Tensor, grad: Tensor, state: dict[str, Any]) -> None:
+        self.params.append(p)
+        self.grads.append(grad)
+        self.exp_avgs.append(state["exp_avg"])
+        self.exp_avg_sqs.append(state["exp_avg_sq"])
+        self.steps.append(state["step"])
+        if self.group["amsgrad"]:
+            self.max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+
+    def run(self, grad_scale: Tensor | None, found_inf: Tensor | None) -> None:
+        if not self.params:
+            return
+        g = self.group
+        beta1, beta2 = g["betas"]
+        adam(self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, self.max_exp_avg_sqs, self.steps,
+             amsgrad=g["amsgrad"], has_complex=any(torch.is_complex(p) for p in self.params), beta1=beta1,
+             beta2=beta2, lr=g["lr"], weight_decay=g["weight_decay"], eps=g["eps"], maximize=g["maximize"],
+             foreach=g["foreach"], capturable=g["capturable"], differentiable=g["differentiable"], fused=g["fused"],
+             grad_scale=grad_scale, found_inf=found_inf, decoupled_weight_decay=g["decoupled_weight_decay"])

@@ -1,0 +1,79 @@
+"""Single-game sanity: an agent's final training return on each MinAtar game next to published numbers.
+
+Final return = mean return of the last ``last`` (100) training episodes, the MinAtar README's measure (a
+100-episode moving average of training returns). Runs of the same agent and game are averaged over seeds.
+References (``shared/spec/ecosystem.md`` §8): note their variants and budgets before comparing.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents.report.runs import RunData
+
+GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
+
+# agent -> (source, budget in env steps, {game: return})
+REFERENCES: dict[str, tuple[str, int, dict[str, float]]] = {
+    "dqn": ("MinAtar README DQN (Young & Tian 2019; sticky 0.1, 100-episode average of training returns)",
+            5_000_000, {"asterix": 17, "breakout": 10, "freeway": 50, "seaquest": 20, "space_invaders": 43}),
+    "ppo": ("gymnax-blines PPO (64 envs, MLP 2×256; gymnax MinAtar: no sticky actions, minimal action set)",
+            10_000_000, {"asterix": 15, "breakout": 28, "freeway": 58, "space_invaders": 131}),
+}
+
+
+@dataclass(frozen=True)
+class SanityRow:
+    agent: str
+    game: str
+    seeds: int
+    steps: int
+    final_return: float | None  # mean over seeds of the last-`last`-episodes mean
+    reference: float | None
+    reference_steps: int | None
+
+
+def run_steps(run: RunData) -> int:
+    """Env steps the run trained for (its ``status.json``; else the end of its last episode)."""
+    status = run.path / "status.json"
+    if status.exists():
+        return int(json.loads(status.read_text())["step"])
+    return max((int(e["step"]) for e in run.episodes), default=0)
+
+
+def final_return(run: RunData, last: int = 100) -> float | None:
+    returns = [float(e["return"]) for e in run.episodes[-last:]]
+    return sum(returns) / len(returns) if returns else None
+
+
+def sanity_rows(runs: Sequence[RunData], last: int = 100) -> list[SanityRow]:
+    """One row per (agent, game) among the single-task runs (curricula with more than one task are skipped)."""
+    groups: dict[tuple[str, str], list[RunData]] = {}
+    for run in runs:
+        if len({v.task for v in run.visits}) == 1:
+            groups.setdefault((run.agent, run.visits[0].task), []).append(run)
+    rows = []
+    for (agent, game), group in sorted(groups.items(), key=lambda kv: (kv[0][0], GAMES.index(kv[0][1])
+                                                                       if kv[0][1] in GAMES else 99, kv[0][1])):
+        finals = [f for f in (final_return(r, last) for r in group) if f is not None]
+        source = REFERENCES.get(agent)
+        rows.append(SanityRow(agent, game, len(group), int(statistics.median(map(run_steps, group))),
+                              statistics.mean(finals) if finals else None,
+                              source[2].get(game) if source else None, source[1] if source else None))
+    return rows
+
+
+def markdown(rows: Sequence[SanityRow], last: int = 100) -> list[str]:
+    lines = [f"| agent | game | seeds | env steps | final return (last {last} episodes) | reference | "
+             "reference budget |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        ref = "–" if r.reference is None else f"{r.reference:g}"
+        budget = "–" if r.reference_steps is None else f"{r.reference_steps:,}"
+        value = "–" if r.final_return is None else f"{r.final_return:.2f}"
+        lines.append(f"| {r.agent} | {r.game} | {r.seeds} | {r.steps:,} | {value} | {ref} | {budget} |")
+    agents = sorted({r.agent for r in rows if r.agent in REFERENCES})
+    lines += ["", *(f"References, {a}: {REFERENCES[a][0]}." for a in agents)]
+    return lines
