@@ -146,3 +146,17 @@ def test_sanity_table_averages_the_last_episodes_over_seeds_next_to_the_referenc
     assert rows[0].reference == REFERENCES["dqn"][2]["breakout"] and rows[1].reference is None
     text = "\n".join(markdown(rows))
     assert "| dqn | breakout | 2 | 5,000 | 3.50 | 10 | 5,000,000 |" in text and "| ppo | seaquest | 1 |" in text
+
+
+def test_visit_table_averages_only_the_seeds_that_met_the_task(tmp_path):
+    """Random task orders: visit 0 is breakout for seed 0 and space_invaders for seed 1; rows must not mix them."""
+    write_run(tmp_path, "adam", 0, 0.1)
+    swapped = write_run(tmp_path, "adam", 1, 0.1)
+    for name in ("tasks.csv", "episodes.csv"):
+        text = (swapped / name).read_text().replace("breakout", "TMP").replace("space_invaders", "breakout")
+        (swapped / name).write_text(text.replace("TMP", "space_invaders"))
+    summary = build_report([tmp_path], tmp_path / "r", bootstrap_reps=50).read_text()
+    # adam seed 0, visit 0 (breakout): AUC 2.0; adam seed 1, visit 0 (space_invaders): AUC 2.0 from one episode of 2
+    # at step 20 — so check the visit 1 rows, which differ: seed 0 space_invaders 8/3, seed 1 breakout (1 + 2) / 2
+    assert "| 1 | space_invaders | 0 | 2.67 |" in summary
+    assert "| 1 | breakout | 0 | 1.50 |" in summary

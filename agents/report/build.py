@@ -103,14 +103,15 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
     visits = sorted({(int(r["visit"]), str(r["task"]), int(r["cycle"])) for r in rows})
     header = ["visit", "task", "cycle", *[f"{m} AUC" for m in methods], *[f"{m} ratio" for m in methods
                                                                         if m != reference]]
-    lines += ["### Task visits (means over seeds)", "", "| " + " | ".join(header) + " |",
-              "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["### Task visits (means over the seeds that met that task at that visit)", "",
+              "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for visit, task, cycle in visits:
         cells = [str(visit), task, str(cycle)]
         for key, ms in (("auc", methods), ("plasticity_ratio", [m for m in methods if m != reference])):
             for m in ms:
                 values = [float(r[key]) for r in rows
-                          if r["method"] == m and int(r["visit"]) == visit and r[key] is not None]
+                          if r["method"] == m and int(r["visit"]) == visit and r["task"] == task
+                          and r[key] is not None]
                 cells.append(_fmt(float(np.mean(values)) if values else None))
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
