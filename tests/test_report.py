@@ -160,3 +160,13 @@ def test_visit_table_averages_only_the_seeds_that_met_the_task(tmp_path):
     # at step 20 — so check the visit 1 rows, which differ: seed 0 space_invaders 8/3, seed 1 breakout (1 + 2) / 2
     assert "| 1 | space_invaders | 0 | 2.67 |" in summary
     assert "| 1 | breakout | 0 | 1.50 |" in summary
+
+
+def test_sanity_rows_keep_budgets_apart(tmp_path):
+    from agents.report.runs import find_runs, load_run
+    from agents.report.sanity import sanity_rows
+    _single_game_run(tmp_path, "ppo", "breakout", 0, [1.0])
+    longer = _single_game_run(tmp_path / "long", "ppo", "breakout", 0, [5.0])
+    (longer / "status.json").write_text('{"status": "completed", "step": 90000}')
+    rows = sanity_rows([load_run(p) for p in find_runs([tmp_path])])
+    assert [(r.steps, r.seeds, r.final_return) for r in rows] == [(5000, 1, 1.0), (90000, 1, 5.0)]

@@ -50,19 +50,20 @@ def final_return(run: RunData, last: int = 100) -> float | None:
 
 
 def sanity_rows(runs: Sequence[RunData], last: int = 100) -> list[SanityRow]:
-    """One row per (agent, game) among the single-task runs (curricula with more than one task are skipped)."""
-    groups: dict[tuple[str, str], list[RunData]] = {}
+    """One row per (agent, game, budget) among the single-task runs (curricula with several tasks are skipped);
+    seeds at the same budget are averaged."""
+    groups: dict[tuple[str, str, int], list[RunData]] = {}
     for run in runs:
         if len({v.task for v in run.visits}) == 1:
-            groups.setdefault((run.agent, run.visits[0].task), []).append(run)
+            groups.setdefault((run.agent, run.visits[0].task, run_steps(run)), []).append(run)
     rows = []
-    for (agent, game), group in sorted(groups.items(), key=lambda kv: (kv[0][0], GAMES.index(kv[0][1])
-                                                                       if kv[0][1] in GAMES else 99, kv[0][1])):
+    for (agent, game, steps), group in sorted(groups.items(), key=lambda kv: (
+            kv[0][0], GAMES.index(kv[0][1]) if kv[0][1] in GAMES else len(GAMES), kv[0][1], kv[0][2])):
         finals = [f for f in (final_return(r, last) for r in group) if f is not None]
-        source = REFERENCES.get(agent)
-        rows.append(SanityRow(agent, game, len(group), int(statistics.median(map(run_steps, group))),
-                              statistics.mean(finals) if finals else None,
-                              source[2].get(game) if source else None, source[1] if source else None))
+        agent_refs = REFERENCES.get(agent)
+        rows.append(SanityRow(agent, game, len(group), steps, statistics.mean(finals) if finals else None,
+                              agent_refs[2].get(game) if agent_refs else None,
+                              agent_refs[1] if agent_refs else None))
     return rows
 
 
