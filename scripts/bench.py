@@ -30,7 +30,7 @@ import bench_update
 import torch
 from scipy import stats
 
-UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "shrink_perturb", "cbp",
+UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "snp", "cbp",
                   "cbp_active", "redo", "redo_every_10"]
 
 
@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer methods (a smoke run)")
     args = parser.parse_args()
+    unknown = sorted(set(UPDATE_METHODS) - set(bench_update.ALL_METHODS))
+    if unknown:  # before any heavy work
+        parser.error(f"UPDATE_METHODS has unknown methods {unknown}; valid: {', '.join(bench_update.ALL_METHODS)}")
     torch.set_num_threads(1)
     reps = 1 if args.quick else args.reps
     start = time.perf_counter()

@@ -33,3 +33,9 @@ def test_both_sides_report_a_collect_and_update_split_that_fits_in_the_run(bench
     (line,) = bench.ceilings(results)
     bound = (vanilla.collect_s + vanilla.update_s) / ours.update_s
     assert f"at most {bound:.2f}" in line
+
+
+def test_the_full_benchmark_names_only_methods_the_update_benchmark_knows():
+    import bench
+    import bench_update
+    assert set(bench.UPDATE_METHODS) <= set(bench_update.ALL_METHODS)
