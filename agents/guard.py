@@ -1,9 +1,9 @@
 """Stop training at the first non-finite gradient or parameter, naming the step and the tensor.
 
 Hooks the optimizer: before each step every gradient, after it every parameter is checked (one fused norm
-per group, so the cost is a few reductions per update). A non-finite loss shows up as non-finite gradients.
-The run then fails before any checkpoint of the bad state is written: the last good checkpoint stays the
-latest.
+kernel over all tensors, so the cost is a few reductions per update). A non-finite loss shows up as
+non-finite gradients. The run then fails before any checkpoint of the bad state is written: the last good
+checkpoint stays the latest.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class NonFiniteGuard:
     def _check(self, tensors: list[torch.Tensor], what: str) -> None:
         if not tensors:
             return
-        total = torch.stack([t.detach().float().norm() for t in tensors]).sum()
+        # One fused kernel for all norms: a NaN or inf entry makes its tensor's norm non-finite. A finite tensor
+        # whose norm overflows only sends us to the exact per-tensor check below, which then finds nothing.
+        total = torch.stack(torch._foreach_norm([t.detach() for t in tensors])).float().sum()
         if torch.isfinite(total):
             return
         for t in tensors:

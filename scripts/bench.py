@@ -30,6 +30,8 @@ import bench_update
 import torch
 from scipy import stats
 
+from agents.report.markdown import table as markdown_table
+
 UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "snp", "cbp",
                   "cbp_active", "redo", "redo_every_10"]
 
@@ -47,8 +49,7 @@ def machine(device: str) -> list[str]:
 
 
 def table(header: list[str], rows: list[tuple]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+    return [*markdown_table(header, rows), ""]
 
 
 def main() -> None:

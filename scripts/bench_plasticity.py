@@ -21,6 +21,7 @@ import torch
 from sklearn.datasets import load_digits
 from tqdm import tqdm
 
+from agents.report.markdown import table as markdown_table
 from plasticity.continual import METHODS, SETTINGS, early_late, run_setting
 from plasticity.continual.suite import HIGHER_IS_BETTER
 
@@ -53,8 +54,8 @@ def main() -> None:
         results[setting, method, seed] = run_setting(setting, method, seed, data)
     for setting in args.settings:
         better = "higher" if HIGHER_IS_BETTER[setting] else "lower"
-        lines += [f"## {setting} (score: {better} is better)", "",
-                  "| method | early | late | late / early | dormant first → last |", "|---|---|---|---|---|"]
+        lines += [f"## {setting} (score: {better} is better)", ""]
+        table_rows = []
         fig, ax = plt.subplots(figsize=(7, 4))
         for method in args.methods:
             runs = [results[setting, method, seed] for seed in args.seeds]
@@ -62,7 +63,7 @@ def main() -> None:
             late = statistics.median(early_late(r)[1] for r in runs)
             d0 = statistics.median(r.dormant[0] for r in runs)
             d1 = statistics.median(r.dormant[-1] for r in runs)
-            lines.append(f"| {method} | {early:.3f} | {late:.3f} | {late / early:.2f} | {d0:.2f} → {d1:.2f} |")
+            table_rows.append((method, f"{early:.3f}", f"{late:.3f}", f"{late / early:.2f}", f"{d0:.2f} → {d1:.2f}"))
             curve = [statistics.mean(r.score[t] for r in runs) for t in range(len(runs[0].score))]
             ax.plot(range(1, len(curve) + 1), curve, label=method, lw=2 if method in ("adam", "adamo", "cbp") else 1)
         ax.set_xlabel("task")
@@ -72,7 +73,8 @@ def main() -> None:
         fig.tight_layout()
         fig.savefig(out / "img" / f"plasticity_{setting}.png", dpi=100)
         plt.close(fig)
-        lines += ["", f"![{setting}](img/plasticity_{setting}.png)", ""]
+        lines += [*markdown_table(["method", "early", "late", "late / early", "dormant first → last"], table_rows),
+                  "", f"![{setting}](img/plasticity_{setting}.png)", ""]
     (out / "plasticity_benchmark.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

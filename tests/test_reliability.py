@@ -234,6 +234,26 @@ def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monk
     assert good and all(torch.isfinite(t).all() for t in torch.load(good[-1], weights_only=False)["policy"].values())
 
 
+def test_guard_names_non_finite_gradients_and_parameters_but_not_large_finite_ones():
+    from torch import nn
+
+    from agents.guard import NonFiniteError, NonFiniteGuard
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    NonFiniteGuard(net, opt, lambda: 7)
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
+    net[0].weight.data.fill_(1e30)  # finite, but its norm overflows float32: the exact check clears it
+    opt.step()
+    net[1].bias.grad[0] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient of 1\.bias at env step 7"):
+        opt.step()
+    net[1].bias.grad.zero_()
+    net[1].weight.data[0, 0] = float("nan")  # finite gradients, a non-finite parameter after the step
+    with pytest.raises(NonFiniteError, match=r"non-finite parameter of 1\.weight"):
+        opt.step()
+
+
 def test_a_truncated_metrics_file_is_read_without_error(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,ep_return_mean\n100,1.5\n200,2.5\n300,3.")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.report.aggregate import iqm_with_ci, score_matrices
+from agents.report.markdown import table
 from agents.report.plots import comparison, learning_curves, metric_trajectories
 from agents.report.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
 
@@ -83,16 +84,17 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
     best = best_method(iqm, score_name, reference)
     if iqm:
         last_cycle = max(int(r["cycle"]) for r in rows)
-        lines += [f"| method | runs | IQM {score_name} | 95 % CI | mean final return, last cycle |",
-                  "| --- | --- | --- | --- | --- |"]
+        aggregate = []
         for m in methods:
             if m not in iqm:
                 continue
             est, lo, hi = iqm[m]
             finals = [float(r["final_return"]) for r in rows
                       if r["method"] == m and int(r["cycle"]) == last_cycle and r["final_return"] is not None]
-            lines.append(f"| `{m}`{' **(best)**' if m == best else ''} | {len(seeds[m])} | {est:.3f} | "
-                         f"[{lo:.3f}, {hi:.3f}] | {_fmt(float(np.mean(finals)) if finals else None)} |")
+            aggregate.append((f"`{m}`{' **(best)**' if m == best else ''}", len(seeds[m]), f"{est:.3f}",
+                              f"[{lo:.3f}, {hi:.3f}]", _fmt(float(np.mean(finals)) if finals else None)))
+        lines += table(["method", "runs", f"IQM {score_name}", "95 % CI", "mean final return, last cycle"],
+                       aggregate)
         lines += ["", f"**Best method on {curriculum}: `{best}`** (highest IQM {score_name}"
                   f"{', the reference excluded' if score_name == 'plasticity ratio' else ''}).", ""]
     lines += [f"![training return](returns_{slug}.png)", ""]
@@ -103,8 +105,7 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
     visits = sorted({(int(r["visit"]), str(r["task"]), int(r["cycle"])) for r in rows})
     header = ["visit", "task", "cycle", *[f"{m} AUC" for m in methods], *[f"{m} ratio" for m in methods
                                                                         if m != reference]]
-    lines += ["### Task visits (means over the seeds that met that task at that visit)", "",
-              "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    table_rows = []
     for visit, task, cycle in visits:
         cells = [str(visit), task, str(cycle)]
         for key, ms in (("auc", methods), ("plasticity_ratio", [m for m in methods if m != reference])):
@@ -113,5 +114,7 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
                           if r["method"] == m and int(r["visit"]) == visit and r["task"] == task
                           and r[key] is not None]
                 cells.append(_fmt(float(np.mean(values)) if values else None))
-        lines.append("| " + " | ".join(cells) + " |")
+        table_rows.append(cells)
+    lines += ["### Task visits (means over the seeds that met that task at that visit)", "",
+              *table(header, table_rows)]
     return [*lines, ""]

@@ -7,12 +7,13 @@ References (``shared/spec/ecosystem.md`` §8): note their variants and budgets b
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agents.report.markdown import table
 from agents.report.runs import RunData
+from agents.status import read_status
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 
@@ -38,9 +39,9 @@ class SanityRow:
 
 def run_steps(run: RunData) -> int:
     """Env steps the run trained for (its ``status.json``; else the end of its last episode)."""
-    status = run.path / "status.json"
-    if status.exists():
-        return int(json.loads(status.read_text())["step"])
+    status = read_status(run.path)
+    if status is not None and "step" in status:
+        return int(status["step"])
     return max((int(e["step"]) for e in run.episodes), default=0)
 
 
@@ -67,14 +68,14 @@ def sanity_rows(runs: Sequence[RunData], last: int = 100) -> list[SanityRow]:
     return rows
 
 
+def _cell(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def markdown(rows: Sequence[SanityRow], last: int = 100) -> list[str]:
-    lines = [f"| agent | game | seeds | env steps | final return (last {last} episodes) | reference | "
-             "reference budget |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        ref = "–" if r.reference is None else f"{r.reference:g}"
-        budget = "–" if r.reference_steps is None else f"{r.reference_steps:,}"
-        value = "–" if r.final_return is None else f"{r.final_return:.2f}"
-        lines.append(f"| {r.agent} | {r.game} | {r.seeds} | {r.steps:,} | {value} | {ref} | {budget} |")
+    lines = table(["agent", "game", "seeds", "env steps", f"final return (last {last} episodes)", "reference",
+                   "reference budget"],
+                  [(r.agent, r.game, r.seeds, f"{r.steps:,}", _cell(r.final_return, ".2f"), _cell(r.reference, "g"),
+                    _cell(r.reference_steps, ",")) for r in rows])
     agents = sorted({r.agent for r in rows if r.agent in REFERENCES})
-    lines += ["", *(f"References, {a}: {REFERENCES[a][0]}." for a in agents)]
-    return lines
+    return [*lines, "", *(f"References, {a}: {REFERENCES[a][0]}." for a in agents)]
