@@ -11,8 +11,8 @@ curriculum:
   (channels zero-padded to 10, as our curriculum does, so both games share one observation space) and
   ``VecMonitor``; the switch is ``set_env`` + ``learn(reset_num_timesteps=False)``;
 * **ours**: ``agents.runner.prepare`` exactly as ``scripts/train.py`` builds a run (batched MinAtar curriculum,
-  run logs and callbacks), with evaluation, plasticity metrics and checkpoints off (metrics are timed
-  separately).
+  run logs, callbacks and the non-finite guard that ``train`` installs), with evaluation, plasticity metrics
+  and checkpoints off (metrics are timed separately).
 
 Repetitions alternate between the sides so machine noise hits both alike; the claim is the median ratio.
 """
@@ -37,6 +37,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from agents.console import print_table
+from agents.guard import NonFiniteGuard
 from agents.networks import minatar_policy_kwargs
 from agents.runner import prepare
 from envs import make_curriculum
@@ -145,10 +146,12 @@ def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, 
         cfg["run_dir"] = f"{tmp}/run"
         run = prepare(cfg, make_curriculum)
         total = steps_per_task * len(cfg["env"]["tasks"])
+        guard = NonFiniteGuard(run.model.policy, run.model.policy.optimizer, lambda: run.model.num_timesteps)
         timer = PhaseTimer()
         start = time.perf_counter()
         run.model.learn(total, callback=[run.callback, timer], log_interval=None)
         sps = run.model.num_timesteps / (time.perf_counter() - start)
+        guard.remove()
         return Run(sps, final_return(run.model), timer.collect, timer.update)
 
 
