@@ -3,11 +3,12 @@
     python scripts/bench_agents.py                        # PPO at 64 envs and DQN at the MinAtar-paper cadence
     python scripts/bench_agents.py --agents ppo --reps 5 --device cuda
 
-Both sides train the same network (``agents.networks.MinAtarCNN`` through ``policy_kwargs``) with the same
+Both sides train the same network (the MinAtar network: same modules, same initialization) with the same
 hyper-parameters (``conf/agent/*.yaml``) and the same torch thread count on the same Breakout → SpaceInvaders
 curriculum:
 
-* **vanilla**: ``sb3.PPO`` / ``sb3.DQN`` with torch's Adam, ``DummyVecEnv`` over ``gym.make("MinAtar/<Game>-v0")``
+* **vanilla**: ``sb3.PPO`` / ``sb3.DQN`` with torch's Adam, the network written as the paper writes it
+  (:class:`PaperMinAtarCNN`: ReLU, then flatten), ``DummyVecEnv`` over ``gym.make("MinAtar/<Game>-v0")``
   (channels zero-padded to 10, as our curriculum does, so both games share one observation space) and
   ``VecMonitor``; the switch is ``set_env`` + ``learn(reset_num_timesteps=False)``;
 * **ours**: ``agents.runner.prepare`` exactly as ``scripts/train.py`` builds a run (batched MinAtar curriculum,
@@ -38,7 +39,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from agents.console import print_table
 from agents.guard import NonFiniteGuard
-from agents.networks import minatar_policy_kwargs
+from agents.networks import MinAtarCNN, minatar_policy_kwargs
 from agents.runner import prepare
 from envs import make_curriculum
 
@@ -60,6 +61,17 @@ class PadChannels(gym.ObservationWrapper):
         return out
 
 
+class PaperMinAtarCNN(MinAtarCNN):
+    """``relu(linear(flatten(relu(conv(x)))))`` written plainly, as the paper does: the same modules and
+    initialization as ours, whose forward gives the same numbers faster (see :class:`agents.networks.MinAtarCNN`)."""
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        conv, relu = self.cnn
+        linear, out_relu = self.linear
+        hidden = torch.flatten(relu(conv(observations.permute(0, 3, 1, 2))), 1)
+        return out_relu(torch.nn.functional.linear(hidden, linear.weight, linear.bias))
+
+
 def vanilla_env(game: str, n_envs: int, seed: int) -> VecMonitor:
     if f"MinAtar/{GYM_IDS[game]}-v0" not in gym.registry:
         minatar.gym.register_envs()
@@ -72,7 +84,8 @@ def vanilla_model(agent: dict[str, Any], env: VecMonitor, total: int, seed: int,
     """SB3's own algorithm class with our agent config's hyper-parameters and network; torch's Adam."""
     from agents.algorithms import DQN_KEYS, PPO_KEYS, _pick, learning_rate
 
-    kwargs = dict(policy_kwargs=dict(**minatar_policy_kwargs(), optimizer_kwargs={"eps": agent["adam_eps"]}),
+    network = dict(minatar_policy_kwargs(), features_extractor_class=PaperMinAtarCNN)
+    kwargs = dict(policy_kwargs=dict(**network, optimizer_kwargs={"eps": agent["adam_eps"]}),
                   learning_rate=learning_rate(agent), seed=seed, device=device, verbose=0)
     if agent["name"] == "ppo":
         return sb3.PPO("MlpPolicy", env, **_pick(agent, PPO_KEYS), **kwargs)

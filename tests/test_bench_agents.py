@@ -39,3 +39,28 @@ def test_the_full_benchmark_names_only_methods_the_update_benchmark_knows():
     import bench
     import bench_update
     assert set(bench.UPDATE_METHODS) <= set(bench_update.ALL_METHODS)
+
+
+def test_vanilla_side_starts_from_our_parameters_and_computes_the_same_function(bench):
+    """The baseline's network is the paper's order written plainly; same seed, same initial parameters, same
+    outputs as ours (bit for bit at acting batch sizes, to float rounding on PPO's minibatches)."""
+    import torch
+
+    from agents.algorithms import make_agent
+    from agents.methods import build_method
+    from agents.vec_env import GymnasiumVecEnv
+    from envs import make_curriculum
+    overrides = ["agent=ppo", "method=adam", "agent.n_envs=2"]
+    cfg = bench.load_config(*overrides, "env=breakout")
+    vanilla = bench.vanilla_model(cfg["agent"], bench.vanilla_env("breakout", 2, 0), 1000, 0, "cpu")
+    env = GymnasiumVecEnv(make_curriculum(cfg["env"], 2, 0))
+    ours = make_agent(cfg["agent"], env, build_method(cfg["method"]), 1000, seed=0, device="cpu")
+    assert type(vanilla.policy.features_extractor) is bench.PaperMinAtarCNN
+    ours_params, vanilla_params = ours.policy.state_dict(), vanilla.policy.state_dict()
+    assert ours_params.keys() == vanilla_params.keys()
+    for k in ours_params:
+        assert torch.equal(ours_params[k], vanilla_params[k]), k
+    for batch in (64, 512):
+        obs = (torch.rand(batch, 10, 10, 10) < 0.2).float()
+        a, b = ours.policy.features_extractor(obs), vanilla.policy.features_extractor(obs)
+        assert torch.equal(a, b) if batch <= 128 else torch.allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -254,6 +254,34 @@ def test_guard_names_non_finite_gradients_and_parameters_but_not_large_finite_on
         opt.step()
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamO", "IsoAdam", "L2InitAdam", "SpectralAdam", "WassersteinAdam",
+                                  "ShrinkPerturbAdam", "AdamW", "SGD"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_guard_catches_a_non_finite_gradient_from_the_parameters_it_leaves(name, bad):
+    """The guard checks parameters only, after the step: every optimizer turns a bad gradient into a bad
+    parameter, and the message still names the gradient."""
+    from torch import nn
+
+    import plasticity
+    from agents.guard import NonFiniteError, NonFiniteGuard
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    if name in ("Adam", "SGD"):
+        opt = getattr(torch.optim, name)(net.parameters(), lr=1e-3)
+    else:
+        opt = getattr(plasticity, name)(plasticity.param_groups(net), lr=1e-3)
+    NonFiniteGuard(net, opt, lambda: 11)
+    for _ in range(3):  # a few good steps: no false alarm, and optimizer state exists
+        opt.zero_grad()
+        net(torch.randn(5, 6)).pow(2).mean().backward()
+        opt.step()
+    opt.zero_grad()
+    net(torch.randn(5, 6)).pow(2).mean().backward()
+    net[2].weight.grad[3, 1] = bad
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient of 2\.weight at env step 11 \(update 4\)"):
+        opt.step()
+
+
 def test_a_truncated_metrics_file_is_read_without_error(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,ep_return_mean\n100,1.5\n200,2.5\n300,3.")

@@ -115,3 +115,58 @@ def test_cached_device_follows_the_parameters(agent):
     assert policy.device == torch.device("cpu")
     policy.to("meta")  # moves every parameter: the device must follow without a new lookup
     assert policy.device == torch.device("meta") == next(policy.parameters()).device
+
+
+def _minatar_torso():
+    import gymnasium as gym
+
+    from agents.networks import MinAtarCNN
+    torch.manual_seed(0)
+    return MinAtarCNN(gym.spaces.Box(0, 1, (10, 10, 7), dtype=bool))
+
+
+def _paper_torso(net, obs):
+    """The MinAtar paper's order, written plainly with ``net``'s parameters: relu, flatten, linear, relu."""
+    conv, linear = net.cnn[0], net.linear[0]
+    hidden = torch.relu(conv(obs.permute(0, 3, 1, 2))).flatten(1)
+    return torch.relu(torch.nn.functional.linear(hidden, linear.weight, linear.bias))
+
+
+@pytest.mark.parametrize("batch", [1, 32, 128, 129, 512])
+def test_minatar_network_computes_the_papers_function(batch):
+    """Small batches copy the activations (bit for bit the paper's numbers); large ones permute the weight (the
+    same sums in another order); gradients agree with the plainly written network either way."""
+    net = _minatar_torso()
+    obs = (torch.rand(batch, 10, 10, 7) < 0.2).float()
+    out, ref = net(obs), _paper_torso(net, obs)
+    if batch <= net.features_dim:
+        assert torch.equal(out, ref)
+    else:
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(out.square().sum(), list(net.parameters()))
+    ref_grads = torch.autograd.grad(ref.square().sum(), list(net.parameters()))
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
+def test_feature_map_linear_keeps_nchw_columns_for_unit_methods():
+    """The weight's column c·64 + s belongs to channel c at position s on both paths, and the activations a
+    unit method captures at a large training batch are the NCHW feature map."""
+    from plasticity.network import ActivationCapture, trace
+    net = _minatar_torso()
+    obs = (torch.rand(300, 10, 10, 7) < 0.2).float()
+    graph = trace(net, lambda: net(obs[:4]))
+    (layer,) = [h for h in graph.hidden if h.name == "cnn.0"]
+    assert layer.consumers[0].name == "linear.0" and layer.consumers[0].group == 64
+    capture = ActivationCapture(graph)
+    with torch.no_grad():
+        net.linear[0].weight[:, 3 * 64:4 * 64] = 0  # silence channel 3's outgoing weights
+    full = net(obs)
+    with torch.no_grad():
+        maps = torch.relu(net.cnn[0](obs.permute(0, 3, 1, 2)))
+        maps[:, 3] += 5.0  # … so that channel 3's activations cannot matter, on the permuted-weight path too
+        silenced = torch.relu(torch.nn.functional.linear(maps.flatten(1), net.linear[0].weight, net.linear[0].bias))
+    torch.testing.assert_close(full, silenced, rtol=1e-5, atol=1e-5)
+    expected = torch.relu(net.cnn[0](obs.permute(0, 3, 1, 2))).reshape(300, 16, 64)
+    torch.testing.assert_close(capture.activations["cnn.0"], expected)
+    capture.remove()
