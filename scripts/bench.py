@@ -33,7 +33,7 @@ from scipy import stats
 from agents.report.markdown import table as markdown_table
 
 UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "snp", "cbp",
-                  "cbp_active", "redo", "redo_every_10"]
+                  "cbp_active", "redo", "redo_every_10", "adam_paper_network"]
 
 
 def machine(device: str) -> list[str]:
@@ -93,7 +93,10 @@ def main() -> None:
     times = bench_update.time_updates(bench_update.build_agents(methods), reps)
     lines += ["## 2. Update phase per method vs torch Adam", "",
               "One PPO `train()` (4 epochs × 16 minibatches of 512 on the MinAtar network) on the same rollout; "
-              "`torch_adam` is `torch.optim.Adam` (for-loop kernel), every method runs on our fused Adam.", "",
+              "`torch_adam` is `torch.optim.Adam` (for-loop kernel), every method runs on our fused Adam; "
+              "`adam_paper_network` is `adam` with the network's forward written plainly in the paper's order "
+              "(`bench_update.paper_order_forward`, the vanilla side of section 1), so `adam_paper_network / adam` "
+              "is what our network layout saves.", "",
               *table(["method", "median ms", "min ms", "× torch Adam"],
                      [(n, f"{m:.1f}", f"{lo:.1f}", f"{r:.2f}") for n, m, lo, r in bench_update.ratio_rows(times)])]
 

@@ -33,7 +33,7 @@ import numpy as np
 import stable_baselines3 as sb3
 import torch
 from bench_envs import GYM_IDS
-from bench_update import load_config
+from bench_update import load_config, paper_order_forward
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
@@ -62,14 +62,9 @@ class PadChannels(gym.ObservationWrapper):
 
 
 class PaperMinAtarCNN(MinAtarCNN):
-    """``relu(linear(flatten(relu(conv(x)))))`` written plainly, as the paper does: the same modules and
-    initialization as ours, whose forward gives the same numbers faster (see :class:`agents.networks.MinAtarCNN`)."""
+    """The same modules and initialization as ours, the forward written plainly in the paper's order."""
 
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        conv, relu = self.cnn
-        linear, out_relu = self.linear
-        hidden = torch.flatten(relu(conv(observations.permute(0, 3, 1, 2))), 1)
-        return out_relu(torch.nn.functional.linear(hidden, linear.weight, linear.bias))
+    forward = paper_order_forward
 
 
 def vanilla_env(game: str, n_envs: int, seed: int) -> VecMonitor:

@@ -3,8 +3,9 @@
     python scripts/bench_update.py                                # every method, 7 repetitions
     python scripts/bench_update.py --methods adamo spectral --reps 11
     python scripts/bench_update.py --methods cbp cbp_active redo redo_every_10
+    python scripts/bench_update.py --methods adam adam_paper_network   # what the network's layout saves
 
-One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 256 on the
+One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 512 on the
 MinAtar network) is given the same rollout; then ``model.train()`` is timed for every method in turn,
 repetition after repetition, so machine noise hits all of them alike. Prints the median update time per
 method and its ratio to torch's Adam.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,18 @@ VARIANTS = {
     "cbp_active": ("cbp", ["method.units.maturity_threshold=0", "method.units.replacement_rate=1e-3"]),
     "redo_every_10": ("redo", ["method.units.interval=10"]),
 }
+PAPER_NETWORK = "adam_paper_network"  # adam on the MinAtar network written plainly: what our layout saves
+VARIANTS[PAPER_NETWORK] = ("adam", [])
 ALL_METHODS = [*sorted(p.stem for p in (CONF / "method").glob("*.yaml") if p.stem not in SWITCH_ONLY), *VARIANTS]
+
+
+def paper_order_forward(extractor: torch.nn.Module, observations: torch.Tensor) -> torch.Tensor:
+    """``relu(linear(flatten(relu(conv(x)))))`` with ``extractor``'s modules, written plainly in the paper's order:
+    the same function as ``agents.networks.MinAtarCNN`` without its choice of which tensor the flatten copies."""
+    conv, relu = extractor.cnn
+    linear, out_relu = extractor.linear
+    hidden = torch.flatten(relu(conv(observations.permute(0, 3, 1, 2))), 1)
+    return out_relu(torch.nn.functional.linear(hidden, linear.weight, linear.bias))
 
 
 def load_config(*overrides: str) -> dict[str, Any]:
@@ -60,6 +73,9 @@ def build_agents(methods: list[str], agent: str = "ppo", seed: int = 0, extra: t
     for name, plan in plans.items():
         env = GymnasiumVecEnv(make_curriculum(cfg["env"], int(cfg["agent"]["n_envs"]), seed))
         model = make_agent(cfg["agent"], env, plan, 10**7, seed=seed, device="cpu")
+        if name == PAPER_NETWORK:
+            extractor = model.policy.features_extractor  # PPO's actor and critic share this object
+            extractor.forward = types.MethodType(paper_order_forward, extractor)
         _, callbacks[name] = model._setup_learn(10**7, callback=None)
         models[name] = model
     first = next(iter(models))
@@ -96,7 +112,7 @@ def main() -> None:
     torch.set_num_threads(1)
     models = build_agents(args.methods, extra=tuple(args.overrides))
     rows = ratio_rows(time_updates(models, args.reps))
-    print_table("PPO update phase (one train() call: 4 epochs × 32 minibatches), medians",
+    print_table("PPO update phase (one train() call: 4 epochs × 16 minibatches), medians",
                 ["method", "median ms", "min ms", "× torch Adam"],
                 [(n, round(m, 1), round(lo, 1), f"{r:.3f}") for n, m, lo, r in rows], left=(0,))
 
