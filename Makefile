@@ -26,7 +26,7 @@ test: $(STAMP)  ## the whole test suite
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)  ## throughput ratios vs vanilla SB3, per method, metrics, envs -> docs/benchmarks.md (~10 min)
+bench: $(STAMP)  ## throughput ratios vs vanilla SB3, per method, metrics, envs -> docs/benchmarks.md (~13 min)
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 bench-plasticity: $(STAMP)  ## continual supervised benchmark -> docs/plasticity_benchmark.md (minutes)

@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--agent-reps", type=int, default=7,
+                        help="repetitions of section 1, the headline ratio (≈ 25 s per repetition of both agents)")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer methods (a smoke run)")
     args = parser.parse_args()
     unknown = sorted(set(UPDATE_METHODS) - set(bench_update.ALL_METHODS))
@@ -64,12 +66,14 @@ def main() -> None:
         parser.error(f"UPDATE_METHODS has unknown methods {unknown}; valid: {', '.join(bench_update.ALL_METHODS)}")
     torch.set_num_threads(1)
     reps = 1 if args.quick else args.reps
+    agent_reps = 1 if args.quick else args.agent_reps
     start = time.perf_counter()
-    lines = ["# Benchmarks", "", f"`python scripts/bench.py` ({'--quick, ' if args.quick else ''}{reps} "
-             "repetitions per side, alternating; medians). Machine:", "", *machine(args.device), ""]
+    quick = "--quick, " if args.quick else ""
+    lines = ["# Benchmarks", "", f"`python scripts/bench.py` ({quick}{agent_reps} repetitions per side in section 1, "
+             f"{reps} in the others, alternating; medians). Machine:", "", *machine(args.device), ""]
 
     print("1/4 agents vs vanilla SB3 …", flush=True)
-    results = {a: bench_agents.measure(a, reps, args.device) for a in bench_agents.BENCHMARKS}
+    results = {a: bench_agents.measure(a, agent_reps, args.device) for a in bench_agents.BENCHMARKS}
     lines += ["## 1. Env-steps/s: our agents vs vanilla Stable-Baselines3", "",
               "Breakout → SpaceInvaders, default agent configs (`conf/agent/*.yaml`), the same MinAtar network, "
               "1 torch thread on both sides; PPO: 64 envs, 2 × 16,384 steps; DQN: one env, one update of batch "
