@@ -41,9 +41,8 @@ def test_the_full_benchmark_names_only_methods_the_update_benchmark_knows():
     assert set(bench.UPDATE_METHODS) <= set(bench_update.ALL_METHODS)
 
 
-def test_vanilla_side_starts_from_our_parameters_and_computes_the_same_function(bench):
-    """The baseline's network is the paper's order written plainly; same seed, same initial parameters, same
-    outputs as ours (bit for bit at acting batch sizes, to float rounding on PPO's minibatches)."""
+def test_vanilla_side_starts_from_our_parameters(bench):
+    """The baseline's network is the paper's order written plainly, with the same seed's initial parameters."""
     import torch
 
     from agents.algorithms import make_agent
@@ -60,7 +59,4 @@ def test_vanilla_side_starts_from_our_parameters_and_computes_the_same_function(
     assert ours_params.keys() == vanilla_params.keys()
     for k in ours_params:
         assert torch.equal(ours_params[k], vanilla_params[k]), k
-    for batch in (64, 512):
-        obs = (torch.rand(batch, 10, 10, 10) < 0.2).float()
-        a, b = ours.policy.features_extractor(obs), vanilla.policy.features_extractor(obs)
-        assert torch.equal(a, b) if batch <= 128 else torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    # that the two forwards compute one function: tests/test_speedups.py::test_minatar_network_computes_…

@@ -1,6 +1,8 @@
 """The speed-ups keep SB3's semantics: the same clipped gradients, the same training flags, the same Adam."""
 
 import copy
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,10 +128,10 @@ def _minatar_torso():
 
 
 def _paper_torso(net, obs):
-    """The MinAtar paper's order, written plainly with ``net``'s parameters: relu, flatten, linear, relu."""
-    conv, linear = net.cnn[0], net.linear[0]
-    hidden = torch.relu(conv(obs.permute(0, 3, 1, 2))).flatten(1)
-    return torch.relu(torch.nn.functional.linear(hidden, linear.weight, linear.bias))
+    """The MinAtar paper's order written plainly with ``net``'s modules: the benchmark's vanilla network."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from bench_update import paper_order_forward
+    return paper_order_forward(net, obs)
 
 
 @pytest.mark.parametrize("batch", [1, 32, 128, 129, 512])
@@ -159,9 +161,14 @@ def test_feature_map_linear_keeps_nchw_columns_for_unit_methods():
     (layer,) = [h for h in graph.hidden if h.name == "cnn.0"]
     assert layer.consumers[0].name == "linear.0" and layer.consumers[0].group == 64
     capture = ActivationCapture(graph)
+    seen = []
+    hook = net.linear[0].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].dim()))
     with torch.no_grad():
         net.linear[0].weight[:, 3 * 64:4 * 64] = 0  # silence channel 3's outgoing weights
+    net(obs[:4])
     full = net(obs)
+    hook.remove()
+    assert seen == [2, 4]  # a small batch flattens the activations; this one takes the permuted-weight path
     with torch.no_grad():
         maps = torch.relu(net.cnn[0](obs.permute(0, 3, 1, 2)))
         maps[:, 3] += 5.0  # … so that channel 3's activations cannot matter, on the permuted-weight path too
