@@ -1,4 +1,4 @@
-"""SB3 policies with what plasticity methods need from an agent, and nothing else changed.
+"""SB3 policies with what plasticity methods need from an agent, and SB3's arithmetic with less overhead.
 
 * The optimizer is rebuilt from :func:`plasticity.param_groups`, so the output heads (``action_net`` and
   ``value_net`` for PPO, the last Q layer for DQN) are in a group marked ``regularize=False`` (unless
@@ -14,6 +14,9 @@
   change of the parameters (reset, shrink & perturb, injection), so targets never come from a network with
   another structure or a stale initialization. Unit methods (CBP, ReDo) leave the target alone: it picks the
   new units up at its next scheduled copy.
+* Speed, with SB3's numbers bit for bit (tests/test_speedups.py): training-mode switches and device lookups
+  cached; PPO with discrete actions computes its samples, log-probabilities and entropy with
+  :mod:`agents.categorical` instead of building a torch ``Categorical`` per action and per minibatch.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import copy
 from typing import Any
 
 import torch
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
+from agents import categorical
 from plasticity import param_groups
 from plasticity.injection import InjectedHead
 
@@ -182,6 +187,33 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
 
     def head_names(self) -> tuple[str, ...]:
         return ("action_net", "value_net")
+
+    # Discrete actions: SB3's forward and evaluate_actions with the categorical arithmetic of agents.categorical
+    # instead of a torch Categorical per call (same operations in the same order: bit for bit SB3's, tested).
+    def _latents(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.extract_features(obs)
+        if self.share_features_extractor:
+            return self.mlp_extractor(features)
+        pi_features, vf_features = features
+        return self.mlp_extractor.forward_actor(pi_features), self.mlp_extractor.forward_critic(vf_features)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, ...]:
+        if type(self.action_dist) is not CategoricalDistribution:
+            return super().forward(obs, deterministic)
+        latent_pi, latent_vf = self._latents(obs)
+        values = self.value_net(latent_vf)
+        log_probs = categorical.normalize(self.action_net(latent_pi))
+        actions = categorical.actions(torch.softmax(log_probs, dim=-1), deterministic)
+        return actions.reshape((-1, *self.action_space.shape)), values, categorical.log_prob(log_probs, actions)
+
+    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if type(self.action_dist) is not CategoricalDistribution:
+            return super().evaluate_actions(obs, actions)
+        latent_pi, latent_vf = self._latents(obs)
+        log_probs = categorical.normalize(self.action_net(latent_pi))
+        log_prob = categorical.log_prob(log_probs, actions)
+        values = self.value_net(latent_vf)
+        return values, log_prob, categorical.entropy(log_probs, torch.softmax(log_probs, dim=-1))
 
     def example_forward(self, batch: int = 4) -> None:
         obs = self._example_obs(batch)

@@ -177,3 +177,53 @@ def test_feature_map_linear_keeps_nchw_columns_for_unit_methods():
     expected = torch.relu(net.cnn[0](obs.permute(0, 3, 1, 2))).reshape(300, 16, 64)
     torch.testing.assert_close(capture.activations["cnn.0"], expected)
     capture.remove()
+
+
+def _ppo_policy(n_envs: int = 2):
+    model = _agent("ppo")
+    return model.policy, torch.as_tensor(model.env.reset()).float().repeat(16 // n_envs, 1, 1, 1)
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_policy_forward_is_sb3s_bit_for_bit(deterministic):
+    """Actions (the same draws from the global generator), values and log-probabilities equal SB3's forward."""
+    from stable_baselines3.common.policies import ActorCriticPolicy
+    policy, obs = _ppo_policy()
+    with torch.no_grad():
+        torch.manual_seed(3)
+        ours = policy(obs, deterministic=deterministic)
+        torch.manual_seed(3)
+        ref = ActorCriticPolicy.forward(policy, obs, deterministic=deterministic)
+    assert ours[0].shape == ref[0].shape == (16,)
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.equal(a, b)
+    assert len(set(ours[0].tolist())) > 1 or deterministic  # the draws are not all one action
+
+
+def test_evaluate_actions_and_its_gradients_are_sb3s_bit_for_bit():
+    from stable_baselines3.common.policies import ActorCriticPolicy
+    policy, obs = _ppo_policy()
+    actions = torch.arange(16).remainder(6).float()
+    runs = []
+    for evaluate in (policy.evaluate_actions, lambda o, a: ActorCriticPolicy.evaluate_actions(policy, o, a)):
+        policy.zero_grad()
+        values, log_prob, entropy = evaluate(obs, actions)
+        (values.square().mean() - log_prob.mean() - 0.01 * entropy.mean()).backward()
+        runs.append([values, log_prob, entropy, *(p.grad.clone() for p in policy.parameters())])
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_non_categorical_policies_keep_sb3s_path():
+    import gymnasium as gym
+    from stable_baselines3.common.distributions import DiagGaussianDistribution
+
+    from agents.policies import PlasticActorCriticPolicy
+    policy = PlasticActorCriticPolicy(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)), lambda _: 1e-3)
+    assert isinstance(policy.action_dist, DiagGaussianDistribution)
+    obs = torch.zeros(4, 3)
+    actions, values, log_prob = policy(obs)
+    assert actions.shape == (4, 2) and values.shape == (4, 1) and log_prob.shape == (4,)
+    _, ref_log_prob, entropy = policy.evaluate_actions(obs, actions)
+    torch.testing.assert_close(ref_log_prob, log_prob)
+    assert entropy.shape == (4,)
