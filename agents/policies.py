@@ -188,15 +188,16 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
     def head_names(self) -> tuple[str, ...]:
         return ("action_net", "value_net")
 
-    # Discrete actions: SB3's forward and evaluate_actions with the categorical arithmetic of agents.categorical
-    # instead of a torch Categorical per call (same operations in the same order: bit for bit SB3's, tested).
     def _latents(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's and the critic's latent codes, as SB3's forward computes them."""
         features = self.extract_features(obs)
         if self.share_features_extractor:
             return self.mlp_extractor(features)
         pi_features, vf_features = features
         return self.mlp_extractor.forward_actor(pi_features), self.mlp_extractor.forward_critic(vf_features)
 
+    # Discrete actions: SB3's forward and evaluate_actions with the categorical arithmetic of agents.categorical
+    # instead of a torch Categorical per call (same operations in the same order: bit for bit SB3's, tested).
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, ...]:
         if type(self.action_dist) is not CategoricalDistribution:
             return super().forward(obs, deterministic)
@@ -220,12 +221,7 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
         self.evaluate_actions(obs, torch.zeros(batch, device=self.device))
 
     def outputs(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.extract_features(obs)
-        if self.share_features_extractor:
-            latent_pi, latent_vf = self.mlp_extractor(features)
-        else:
-            latent_pi = self.mlp_extractor.forward_actor(features[0])
-            latent_vf = self.mlp_extractor.forward_critic(features[1])
+        latent_pi, latent_vf = self._latents(obs)
         return torch.cat([self.action_net(latent_pi), self.value_net(latent_vf)], dim=1)
 
     def _build(self, lr_schedule: Schedule) -> None:

@@ -179,9 +179,10 @@ def test_feature_map_linear_keeps_nchw_columns_for_unit_methods():
     capture.remove()
 
 
-def _ppo_policy(n_envs: int = 2):
+def _ppo_policy():
+    """A PPO policy and 16 observations (its 2 envs' first ones, repeated)."""
     model = _agent("ppo")
-    return model.policy, torch.as_tensor(model.env.reset()).float().repeat(16 // n_envs, 1, 1, 1)
+    return model.policy, torch.as_tensor(model.env.reset()).float().repeat(8, 1, 1, 1)
 
 
 @pytest.mark.parametrize("deterministic", [False, True])
