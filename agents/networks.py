@@ -45,8 +45,8 @@ class MinAtarCNN(BaseFeaturesExtractor):
     copied:
 
     * batch > ``features_dim`` (PPO's minibatches of 512): the weight (:class:`FeatureMapLinear`), equal to the
-      paper's order up to float rounding (tested); a PPO ``train()`` on the same rollout took 720 ms vs 767 ms
-      with the paper's order written plainly (1 thread);
+      paper's order up to float rounding (tested); a PPO ``train()`` on the same rollout took 0–9 % less than
+      with the paper's order written plainly (1 thread; the runs are in docs/performance.md);
     * smaller batches (acting, DQN's 32): the activations, with the ReLU after the copy — bit for bit the
       paper's numbers (element-wise ops commute with a copy; tested), and its backward runs on one layout.
 

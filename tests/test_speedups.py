@@ -216,15 +216,22 @@ def test_evaluate_actions_and_its_gradients_are_sb3s_bit_for_bit():
 
 
 def test_non_categorical_policies_keep_sb3s_path():
+    """Continuous actions: forward and evaluate_actions are SB3's own (same draws, same numbers)."""
     import gymnasium as gym
     from stable_baselines3.common.distributions import DiagGaussianDistribution
+    from stable_baselines3.common.policies import ActorCriticPolicy
 
     from agents.policies import PlasticActorCriticPolicy
     policy = PlasticActorCriticPolicy(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)), lambda _: 1e-3)
     assert isinstance(policy.action_dist, DiagGaussianDistribution)
-    obs = torch.zeros(4, 3)
-    actions, values, log_prob = policy(obs)
-    assert actions.shape == (4, 2) and values.shape == (4, 1) and log_prob.shape == (4,)
-    _, ref_log_prob, entropy = policy.evaluate_actions(obs, actions)
-    torch.testing.assert_close(ref_log_prob, log_prob)
-    assert entropy.shape == (4,)
+    obs = torch.randn(4, 3)
+    runs = []
+    for forward, evaluate in ((policy.forward, policy.evaluate_actions),
+                              (lambda o: ActorCriticPolicy.forward(policy, o),
+                               lambda o, a: ActorCriticPolicy.evaluate_actions(policy, o, a))):
+        torch.manual_seed(5)
+        actions, values, log_prob = forward(obs)
+        runs.append([actions, values, log_prob, *evaluate(obs, actions)])
+    assert runs[0][0].shape == (4, 2)
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
