@@ -6,7 +6,7 @@
 Sections (each also a script of its own, for more repetitions or other settings):
 
 1. our PPO and DQN vs vanilla Stable-Baselines3, env-steps/s on a MinAtar switching curriculum
-   (scripts/bench_agents.py), and final returns of both on Breakout at the same seeds;
+   (scripts/bench_agents.py), and learning curves of both on Breakout at the same seeds;
 2. the update-phase cost of each plasticity method vs torch Adam (scripts/bench_update.py);
 3. run time with plasticity metrics at the default cadence vs without (scripts/bench_metrics.py);
 4. the batched MinAtar env vs SB3's DummyVecEnv over gym.make (scripts/bench_envs.py).
@@ -28,7 +28,6 @@ import bench_envs
 import bench_metrics
 import bench_update
 import torch
-from scipy import stats
 
 from agents.report.markdown import table as markdown_table
 
@@ -59,6 +58,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--agent-reps", type=int, default=7,
                         help="repetitions of section 1, the headline ratio (≈ 25 s per repetition of both agents)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes for the learning curves of section 1 (they do not depend on timing)")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer methods (a smoke run)")
     args = parser.parse_args()
     unknown = sorted(set(UPDATE_METHODS) - set(bench_update.ALL_METHODS))
@@ -79,18 +80,21 @@ def main() -> None:
               "1 torch thread on both sides; PPO: 64 envs, 2 × 16,384 steps; DQN: one env, one update of batch "
               "32 per step (the MinAtar paper's cadence), 2 × 1,500 steps after 256 warm-up steps. See "
               "`scripts/bench_agents.py` for what each side is.", "",
-              *table(bench_agents.HEADER, bench_agents.rows(results)), *bench_agents.ceilings(results), ""]
+              *table(bench_agents.HEADER, bench_agents.rows(results)), *bench_agents.ceilings(results), "",
+              "On a shared VM the ratios move between runs; docs/performance.md lists earlier runs of this "
+              "table and where the time goes.", ""]
     seeds = [0] if args.quick else [0, 1, 2]
-    lines += ["Same seeds, same hyper-parameters, final return (mean of the last 100 episodes) on Breakout; "
-              "Welch's t-test for a difference of means:", ""]
-    rows = []
-    for agent, steps in (("ppo", 100_000), ("dqn", 20_000)):
-        print(f"    learning check {agent} …", flush=True)
-        r = bench_agents.learning(agent, seeds, steps if not args.quick else steps // 10)
-        p = stats.ttest_ind(r["vanilla SB3"], r["ours"], equal_var=False).pvalue if len(seeds) > 1 else float("nan")
-        rows.append((agent, f"{steps:,}", ", ".join(f"{v:.2f}" for v in r["vanilla SB3"]),
-                     ", ".join(f"{v:.2f}" for v in r["ours"]), f"{p:.2f}"))
-    lines += table(["agent", "steps", "vanilla SB3 (seeds " + ", ".join(map(str, seeds)) + ")", "ours", "p"], rows)
+    print("    learning curves …", flush=True)
+    curves = {agent: bench_agents.learning(agent, seeds, steps // 10 if args.quick else None, workers=args.workers)
+              for agent, (_, steps) in bench_agents.LEARNING.items()}
+    lines += [f"Learning on Breakout, same seeds ({', '.join(map(str, seeds))}) and hyper-parameters on both sides "
+              "(DQN with ε annealed over 5k steps and learning from step 1k, so that 30k steps show learning): mean "
+              "training return of the episodes ending in each fifth of the run (mean over seeds); the area under "
+              "that curve (AUC, the mean of the fifths) and the final return (last 100 episodes) per seed, compared "
+              "with Welch's t-test for a difference of means. The seeds run in parallel processes (learning does not "
+              "depend on timing); `python scripts/bench_agents.py --learning 0 1 2 3 4` for more.", "",
+              *table(bench_agents.LEARNING_HEADER, bench_agents.learning_rows(curves)),
+              *bench_agents.learning_notes(curves), ""]
 
     print("2/4 update phase per method …", flush=True)
     methods = ["adam", "adamo", "cbp"] if args.quick else UPDATE_METHODS

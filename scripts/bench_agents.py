@@ -2,6 +2,7 @@
 
     python scripts/bench_agents.py                        # PPO at 64 envs and DQN at the MinAtar-paper cadence
     python scripts/bench_agents.py --agents ppo --reps 5 --device cuda
+    python scripts/bench_agents.py --learning 0 1 2 3 4     # learning curves of both sides at these seeds
 
 Both sides train the same network (the MinAtar network: same modules, same initialization) with the same
 hyper-parameters (``conf/agent/*.yaml``) and the same torch thread count on the same Breakout → SpaceInvaders
@@ -21,10 +22,14 @@ Repetitions alternate between the sides so machine noise hits both alike; the cl
 from __future__ import annotations
 
 import argparse
+import itertools
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -34,6 +39,7 @@ import stable_baselines3 as sb3
 import torch
 from bench_envs import GYM_IDS
 from bench_update import load_config, paper_order_forward
+from scipy import stats
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
@@ -131,7 +137,7 @@ class Run(NamedTuple):
 
 
 def run_vanilla(agent: dict[str, Any], steps_per_task: int, seed: int, device: str,
-                games: tuple[str, ...] = GAMES) -> Run:
+                games: tuple[str, ...] = GAMES, callbacks: tuple[BaseCallback, ...] = ()) -> Run:
     """Vanilla SB3 on ``games`` in turn."""
     envs = [vanilla_env(game, int(agent["n_envs"]), seed) for game in games]
     model = vanilla_model(agent, envs[0], steps_per_task * len(games), seed, device)
@@ -139,12 +145,13 @@ def run_vanilla(agent: dict[str, Any], steps_per_task: int, seed: int, device: s
     start = time.perf_counter()
     for i, env in enumerate(envs):
         model.set_env(env)
-        model.learn(steps_per_task, callback=timer, reset_num_timesteps=i == 0)
+        model.learn(steps_per_task, callback=[timer, *callbacks], reset_num_timesteps=i == 0)
     sps = model.num_timesteps / (time.perf_counter() - start)
     return Run(sps, final_return(model), timer.collect, timer.update)
 
 
-def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, env: str = "minatar_demo") -> Run:
+def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, env: str = "minatar_demo",
+             callbacks: tuple[BaseCallback, ...] = ()) -> Run:
     """A run built as scripts/train.py builds it, one cycle of ``env``."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(*overrides, f"env={env}", f"env.steps_per_task={steps_per_task}", "env.cycles=1",
@@ -157,7 +164,7 @@ def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, 
         guard = NonFiniteGuard(run.model.policy, run.model.policy.optimizer, lambda: run.model.num_timesteps)
         timer = PhaseTimer()
         start = time.perf_counter()
-        run.model.learn(total, callback=[run.callback, timer], log_interval=None)
+        run.model.learn(total, callback=[run.callback, timer, *callbacks], log_interval=None)
         sps = run.model.num_timesteps / (time.perf_counter() - start)
         guard.remove()
         return Run(sps, final_return(run.model), timer.collect, timer.update)
@@ -184,15 +191,122 @@ def measure(agent: str, reps: int, device: str, seed: int = 0) -> dict[str, list
     return samples
 
 
-def learning(agent: str, seeds: list[int], steps: int, game: str = "breakout") -> dict[str, list[float]]:
-    """Final returns per seed of vanilla SB3 and ours on one game, same seeds, same hyper-parameters."""
-    overrides, _ = BENCHMARKS[agent]
-    overrides = [o for o in overrides if not o.startswith("agent.learning_starts")]
-    cfg = load_config(*overrides)["agent"]
-    out: dict[str, list[float]] = {"vanilla SB3": [], "ours": []}
-    for seed in seeds:
-        out["vanilla SB3"].append(run_vanilla(cfg, steps, seed, "cpu", games=(game,)).final_return)
-        out["ours"].append(run_ours(overrides, steps, seed, "cpu", env=game).final_return)
+# agent → (Hydra overrides, env steps) of the learning check. DQN anneals ε over 5k steps and learns from 1k so
+# that 30k steps show learning (with the default 100k-step annealing they would be mostly random play).
+LEARNING: dict[str, tuple[list[str], int]] = {
+    "ppo": (["agent=ppo", "method=adam"], 100_000),
+    "dqn": (["agent=dqn", "method=adam", "agent.exploration_steps=5000", "agent.learning_starts=1000"], 30_000),
+}
+WINDOWS = 5  # the learning curve: mean return per fifth of the run
+
+
+class EpisodeRecorder(BaseCallback):
+    """(env step, return) of every finished episode, from the ``info["episode"]`` both sides' envs report."""
+
+    def __init__(self):
+        super().__init__()
+        self.episodes: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+        return True
+
+
+def window_means(episodes: list[tuple[int, float]], total: int, windows: int = WINDOWS) -> list[float]:
+    """Mean return of the episodes that end in each of ``windows`` equal spans of ``(0, total]`` env steps
+    (NaN for a span in which none ends): the learning curve that section 1 compares."""
+    ends = np.linspace(0, total, windows + 1)
+    steps = np.array([s for s, _ in episodes], dtype=float)
+    returns = np.array([r for _, r in episodes], dtype=float)
+    out = []
+    for lo, hi in itertools.pairwise(ends):
+        inside = returns[(steps > lo) & (steps <= hi)]
+        out.append(float(inside.mean()) if inside.size else float("nan"))
+    return out
+
+
+class Curve(NamedTuple):
+    steps: int            # env steps of the run
+    windows: list[float]  # mean return per fifth of the run
+    final_return: float   # mean of the last 100 episodes
+
+    @property
+    def auc(self) -> float:
+        """Area under the learning curve, as the mean of the window means."""
+        return float(np.nanmean(self.windows))
+
+
+def learning_curve(side: str, overrides: list[str], seed: int, steps: int, game: str = "breakout") -> Curve:
+    """One side's learning curve on ``game`` with the agent config that ``overrides`` compose (1 torch thread)."""
+    torch.set_num_threads(1)
+    recorder = EpisodeRecorder()
+    if side == "vanilla SB3":
+        run = run_vanilla(load_config(*overrides)["agent"], steps, seed, "cpu", games=(game,), callbacks=(recorder,))
+    else:
+        run = run_ours(overrides, steps, seed, "cpu", env=game, callbacks=(recorder,))
+    return Curve(steps, window_means(recorder.episodes, steps), run.final_return)
+
+
+SIDES = ("vanilla SB3", "ours")
+
+
+def learning(agent: str, seeds: list[int], steps: int | None = None, workers: int = 1,
+             overrides: list[str] | None = None) -> dict[str, list[Curve]]:
+    """Learning curves per side and seed, same seeds and hyper-parameters on both sides (``LEARNING[agent]``
+    unless ``overrides``/``steps`` are given); ``workers > 1`` runs them in that many processes (learning does
+    not depend on timing)."""
+    overrides = overrides if overrides is not None else LEARNING[agent][0]
+    steps = steps or LEARNING[agent][1]
+    jobs = [(side, overrides, seed, steps) for seed in seeds for side in SIDES]
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            curves = list(pool.map(learning_curve, *zip(*jobs, strict=True)))
+    else:
+        curves = [learning_curve(*job) for job in jobs]
+    return {side: [c for (s, *_), c in zip(jobs, curves, strict=True) if s == side] for side in SIDES}
+
+
+def _curve_text(curves: list[Curve]) -> str:
+    return " → ".join(f"{v:.2f}" for v in _mean_curve(curves))
+
+
+def _mean_curve(curves: list[Curve]) -> np.ndarray:
+    return np.nanmean([c.windows for c in curves], axis=0)
+
+
+def _welch(a: list[float], b: list[float]) -> tuple[str, str]:
+    """Both means and Welch's t-test p-value for a difference of means (NaN with one seed)."""
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 else float("nan")
+    return f"{np.mean(a):.2f} / {np.mean(b):.2f}", f"{p:.2f}"
+
+
+LEARNING_HEADER = ["agent", "steps", "vanilla SB3: return per fifth of the run", "ours", "AUC vanilla / ours",
+                   "p (AUC)", "final return vanilla / ours", "p (final)"]
+
+
+def learning_rows(results: dict[str, dict[str, list[Curve]]]) -> list[tuple]:
+    """Per agent: both sides' curves (means over seeds), AUC and final return with their p-values."""
+    out = []
+    for agent, curves in results.items():
+        van, ours = curves["vanilla SB3"], curves["ours"]
+        out.append((agent, f"{van[0].steps:,}", _curve_text(van), _curve_text(ours),
+                    *_welch([c.auc for c in van], [c.auc for c in ours]),
+                    *_welch([c.final_return for c in van], [c.final_return for c in ours])))
+    return out
+
+
+def learning_notes(results: dict[str, dict[str, list[Curve]]]) -> list[str]:
+    """Whether each comparison is between two learners: a curve that does not rise from the first to the last
+    fifth cannot tell a working update from a broken one."""
+    out = []
+    for agent, curves in results.items():
+        rises = {side: float(np.diff(_mean_curve(cs)[[0, -1]])[0]) for side, cs in curves.items()}
+        text = ", ".join(f"{side} {r:+.2f}" for side, r in rises.items())
+        verdict = ("both sides learn (a side that did not learn would stand out)" if min(rises.values()) > 0 else
+                   "a side does not improve: this run cannot tell a working update from a broken one")
+        out.append(f"- {agent}: last fifth − first fifth: {text}; {verdict}.")
     return out
 
 
@@ -236,7 +350,17 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides (our default is 1)")
+    parser.add_argument("--learning", type=int, nargs="+", metavar="SEED",
+                        help="compare learning curves at these seeds instead of timing (LEARNING's settings)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes for the learning curves (they do not depend on timing)")
     args = parser.parse_args()
+    if args.learning:
+        results = {agent: learning(agent, args.learning, workers=args.workers) for agent in args.agents}
+        print_table("Learning on Breakout, same seeds and hyper-parameters", LEARNING_HEADER,
+                    learning_rows(results), left=(0, 2, 3))
+        print("\n".join(learning_notes(results)))
+        return
     torch.set_num_threads(args.threads)
     results = {agent: measure(agent, args.reps, args.device) for agent in args.agents}
     print_table("Env-steps/s on Breakout → SpaceInvaders, medians", HEADER, rows(results), left=(0,))

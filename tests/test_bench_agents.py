@@ -60,3 +60,49 @@ def test_vanilla_side_starts_from_our_parameters(bench):
     for k in ours_params:
         assert torch.equal(ours_params[k], vanilla_params[k]), k
     # that the two forwards compute one function: tests/test_speedups.py::test_minatar_network_computes_…
+
+
+def test_window_means_average_the_episodes_ending_in_each_span(bench):
+    episodes = [(10, 1.0), (20, 3.0), (55, 5.0), (100, 7.0), (100, 9.0)]
+    means = bench.window_means(episodes, total=100, windows=5)  # spans (0, 20], (20, 40], … (80, 100]
+    assert means[0] == 2.0 and means[2] == 5.0 and means[4] == 8.0
+    assert all(m != m for m in (means[1], means[3]))  # NaN: no episode ended there
+    assert bench.Curve(100, means, 8.0).auc == 5.0  # the mean of the spans that have episodes
+
+
+@pytest.mark.parametrize("side", ["vanilla SB3", "ours"])
+def test_the_episode_recorder_sees_every_episode_the_agent_counts(bench, side):
+    """The learning curves of both sides come from the same recorder; it must miss and repeat nothing: its last
+    100 returns average to SB3's own final return (``ep_info_buffer``)."""
+    overrides = ["agent=ppo", "method=adam", *TINY]
+    recorder = bench.EpisodeRecorder()
+    if side == "ours":
+        run = bench.run_ours(overrides, 1024, 0, "cpu", env="breakout", callbacks=(recorder,))
+    else:
+        run = bench.run_vanilla(bench.load_config(*overrides)["agent"], 1024, 0, "cpu", games=("breakout",),
+                                callbacks=(recorder,))
+    returns = [r for _, r in recorder.episodes]
+    assert len(returns) > 20
+    assert sum(returns[-100:]) / len(returns[-100:]) == pytest.approx(run.final_return)
+    assert [s for s, _ in recorder.episodes] == sorted(s for s, _ in recorder.episodes)
+
+
+def test_learning_runs_both_sides_per_seed_in_worker_processes_and_compares_them(bench):
+    overrides = ["agent=ppo", "method=adam", *TINY]
+    curves = bench.learning("ppo", [0, 1], steps=640, workers=2, overrides=overrides)
+    assert {side: len(cs) for side, cs in curves.items()} == {"vanilla SB3": 2, "ours": 2}
+    inline = bench.learning_curve("ours", overrides, 1, 640)  # the same run in this process gives the same curve
+    assert inline.windows == pytest.approx(curves["ours"][1].windows, nan_ok=True)
+    (row,) = bench.learning_rows({"ppo": curves})
+    van_auc = sum(c.auc for c in curves["vanilla SB3"]) / 2
+    ours_auc = sum(c.auc for c in curves["ours"]) / 2
+    assert row[:2] == ("ppo", "640") and row[4] == f"{van_auc:.2f} / {ours_auc:.2f}"
+    assert len(row[2].split(" → ")) == bench.WINDOWS
+
+
+def test_learning_notes_say_when_a_side_does_not_learn(bench):
+    rising, flat = bench.Curve(100, [1.0, 2.0, 3.0], 3.0), bench.Curve(100, [2.0, 2.0, 1.5], 1.5)
+    (ok,) = bench.learning_notes({"dqn": {"vanilla SB3": [rising], "ours": [rising]}})
+    (bad,) = bench.learning_notes({"dqn": {"vanilla SB3": [rising], "ours": [flat]}})
+    assert "vanilla SB3 +2.00, ours +2.00; both sides learn (" in ok
+    assert "ours -0.50; a side does not improve" in bad
