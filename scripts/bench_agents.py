@@ -302,7 +302,7 @@ def learning_notes(results: dict[str, dict[str, list[Curve]]]) -> list[str]:
     fifth cannot tell a working update from a broken one."""
     out = []
     for agent, curves in results.items():
-        rises = {side: float(np.diff(_mean_curve(cs)[[0, -1]])[0]) for side, cs in curves.items()}
+        rises = {side: float(_mean_curve(cs)[-1] - _mean_curve(cs)[0]) for side, cs in curves.items()}
         text = ", ".join(f"{side} {r:+.2f}" for side, r in rises.items())
         verdict = ("both sides learn (a side that did not learn would stand out)" if min(rises.values()) > 0 else
                    "a side does not improve: this run cannot tell a working update from a broken one")
