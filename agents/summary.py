@@ -39,14 +39,21 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def window_means(steps: list[int], returns: list[float], start: int, end: int,
+                 windows: int = 10) -> list[float | None]:
+    """The learning curve: mean return of the episodes ending in each of ``windows`` equal step windows of
+    ``[start, end]`` (an episode ending at ``end`` counts in the last), ``None`` for a window in which none ends."""
+    width = (end - start) / windows
+    bins: list[list[float]] = [[] for _ in range(windows)]
+    for s, r in zip(steps, returns, strict=True):
+        bins[min(windows - 1, max(0, int((s - start) / width)))].append(r)
+    return [_mean(b) for b in bins]
+
+
 def window_auc(steps: list[int], returns: list[float], start: int, end: int, windows: int = 10) -> float | None:
     if end <= start or not returns:
         return None
-    width = (end - start) / windows
-    bins: dict[int, list[float]] = {}
-    for s, r in zip(steps, returns, strict=True):
-        bins.setdefault(min(windows - 1, max(0, int((s - start) / width))), []).append(r)
-    return _mean([sum(v) / len(v) for v in bins.values()])
+    return _mean([m for m in window_means(steps, returns, start, end, windows) if m is not None])
 
 
 def summarize(run_dir: str | os.PathLike, final_step: int | None = None, final_fraction: float = 0.1,

@@ -22,7 +22,6 @@ Repetitions alternate between the sides so machine noise hits both alike; the cl
 from __future__ import annotations
 
 import argparse
-import itertools
 import multiprocessing
 import os
 import statistics
@@ -47,6 +46,7 @@ from agents.console import print_table
 from agents.guard import NonFiniteGuard
 from agents.networks import MinAtarCNN, minatar_policy_kwargs
 from agents.runner import prepare
+from agents.summary import window_means
 from envs import make_curriculum
 
 GAMES = ("breakout", "space_invaders")
@@ -214,27 +214,17 @@ class EpisodeRecorder(BaseCallback):
         return True
 
 
-def window_means(episodes: list[tuple[int, float]], total: int, windows: int = WINDOWS) -> list[float]:
-    """Mean return of the episodes that end in each of ``windows`` equal spans of ``(0, total]`` env steps
-    (NaN for a span in which none ends): the learning curve that section 1 compares."""
-    ends = np.linspace(0, total, windows + 1)
-    steps = np.array([s for s, _ in episodes], dtype=float)
-    returns = np.array([r for _, r in episodes], dtype=float)
-    out = []
-    for lo, hi in itertools.pairwise(ends):
-        inside = returns[(steps > lo) & (steps <= hi)]
-        out.append(float(inside.mean()) if inside.size else float("nan"))
-    return out
-
-
 class Curve(NamedTuple):
     steps: int            # env steps of the run
-    windows: list[float]  # mean return per fifth of the run
+    # mean return per fifth of the run (NaN where no episode ended); episodes after ``steps`` (PPO ends on a
+    # whole rollout, on both sides) count in the last fifth, as the report counts them in the last window
+    windows: list[float]
     final_return: float   # mean of the last 100 episodes
 
     @property
     def auc(self) -> float:
-        """Area under the learning curve, as the mean of the window means."""
+        """Area under the learning curve, the mean of the window means: the report's AUC
+        (``agents.summary.window_auc``) over the whole run."""
         return float(np.nanmean(self.windows))
 
 
@@ -246,7 +236,9 @@ def learning_curve(side: str, overrides: list[str], seed: int, steps: int, game:
         run = run_vanilla(load_config(*overrides)["agent"], steps, seed, "cpu", games=(game,), callbacks=(recorder,))
     else:
         run = run_ours(overrides, steps, seed, "cpu", env=game, callbacks=(recorder,))
-    return Curve(steps, window_means(recorder.episodes, steps), run.final_return)
+    ends, returns = zip(*recorder.episodes, strict=True) if recorder.episodes else ((), ())
+    means = window_means(list(ends), list(returns), 0, steps, WINDOWS)
+    return Curve(steps, [float("nan") if m is None else m for m in means], run.final_return)
 
 
 SIDES = ("vanilla SB3", "ours")

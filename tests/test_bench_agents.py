@@ -62,12 +62,11 @@ def test_vanilla_side_starts_from_our_parameters(bench):
     # that the two forwards compute one function: tests/test_speedups.py::test_minatar_network_computes_…
 
 
-def test_window_means_average_the_episodes_ending_in_each_span(bench):
-    episodes = [(10, 1.0), (20, 3.0), (55, 5.0), (100, 7.0), (100, 9.0)]
-    means = bench.window_means(episodes, total=100, windows=5)  # spans (0, 20], (20, 40], … (80, 100]
-    assert means[0] == 2.0 and means[2] == 5.0 and means[4] == 8.0
-    assert all(m != m for m in (means[1], means[3]))  # NaN: no episode ended there
-    assert bench.Curve(100, means, 8.0).auc == 5.0  # the mean of the spans that have episodes
+def test_a_curves_auc_is_the_reports_auc(bench):
+    from agents.summary import window_auc, window_means
+    steps, returns = [10, 20, 55, 100, 100], [1.0, 3.0, 5.0, 7.0, 9.0]
+    means = [float("nan") if m is None else m for m in window_means(steps, returns, 0, 100, windows=5)]
+    assert bench.Curve(100, means, 8.0).auc == window_auc(steps, returns, 0, 100, windows=5) == 4.25
 
 
 @pytest.mark.parametrize("side", ["vanilla SB3", "ours"])

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from agents.logs import read_csv
 from agents.report import build_report
 from agents.report.aggregate import iqm_with_ci
-from agents.summary import window_auc
+from agents.summary import window_auc, window_means
 
 # visits: 0 = breakout [0, 100), 1 = space_invaders [100, 200); episodes (step, return) per visit
 EPISODES = {
@@ -60,6 +60,12 @@ def test_window_auc_is_the_mean_over_step_windows():
     assert window_auc([10, 55], [1.0, 3.0], 0, 100) == 2.0
     assert window_auc([10, 12, 55], [1.0, 3.0, 5.0], 0, 100) == 3.5  # (mean(1, 3) + 5) / 2
     assert window_auc([], [], 0, 100) is None
+
+
+def test_window_means_are_the_learning_curve_of_equal_step_windows():
+    means = window_means([10, 20, 55, 100, 100], [1.0, 3.0, 5.0, 7.0, 9.0], 0, 100, windows=5)
+    assert means == [1.0, 3.0, 5.0, None, 8.0]  # [0, 20), [20, 40), …; an episode ending at the end counts last
+    assert window_means([110, 150], [2.0, 4.0], 100, 200, windows=2) == [2.0, 4.0]  # windows start at ``start``
 
 
 def test_visit_table_numbers_match_hand_computation(report):
