@@ -7,6 +7,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))  # tests import the benchmark modules (bench_*.py)
 torch.set_num_threads(1)
 
 

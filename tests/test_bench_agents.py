@@ -1,11 +1,6 @@
 """The agents benchmark measures both sides the same way: steps/s, final return and the collect/update split."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 TINY = ["agent.n_envs=2", "agent.n_steps=32", "agent.batch_size=32", "agent.n_epochs=1"]
 

@@ -1,8 +1,6 @@
 """The speed-ups keep SB3's semantics: the same clipped gradients, the same training flags, the same Adam."""
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -129,7 +127,6 @@ def _minatar_torso():
 
 def _paper_torso(net, obs):
     """The MinAtar paper's order written plainly with ``net``'s modules: the benchmark's vanilla network."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from bench_update import paper_order_forward
     return paper_order_forward(net, obs)
 
