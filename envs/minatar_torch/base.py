@@ -1,0 +1,180 @@
+"""The interface of a MinAtar game on torch tensors: N copies of its state, stepped together on any device.
+
+A game never draws random numbers itself. Each step it receives a float tensor ``u`` of shape ``(N, D)`` of
+independent uniform draws in ``[0, 1)`` and uses them where the reference (``minatar`` 1.0.15) calls its
+``RandomState``: ``rand() < p`` becomes ``u < p`` and ``randint(low, high)`` becomes
+``low + floor(u · (high − low))``. The draws a game uses are declared as named groups, in the reference's
+call order (:attr:`TorchGame.step_draws` for ``act``, :attr:`TorchGame.reset_draws` for ``reset``), so a test
+harness that records the reference's calls can feed the very same numbers (``tests/minatar_oracle.py``); a
+group the reference does not draw in a step (no spawn this step) is simply ignored by the game.
+
+State is a fixed set of tensors (:attr:`TorchGame.state_names`), each with the batch as its first dimension;
+``reset(mask, u)`` starts new episodes where ``mask`` is true by computing a fresh state for every env and
+selecting it with ``torch.where`` — fixed shapes, no host synchronization, no loop over envs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# MinAtar's action indices: ['n', 'l', 'u', 'r', 'd', 'f']
+NOOP, LEFT, UP, RIGHT, DOWN, FIRE = range(6)
+SIZE = 10
+CELLS = SIZE * SIZE
+N_CHANNELS = 10  # every game renders into a 10-channel observation (channels C..9 stay zero)
+
+
+def randint(u: Tensor, low: int, high: int) -> Tensor:
+    """``RandomState.randint(low, high)`` from a uniform draw: ``low + floor(u · (high − low))``."""
+    return low + (u * (high - low)).long().clamp_(max=high - low - 1)
+
+
+class Canvas:
+    """A fresh ``(N, 10, 10, 10)`` bool observation drawn by scattering ``True`` at ``(y, x, channel)``.
+
+    :meth:`put` collects cell indices; :meth:`finish` writes them all with one ``index_fill_``. Entities that are
+    not alive are sent to one extra cell past the end of the buffer, so the shapes stay fixed whatever is alive.
+    Grids (bricks, aliens, bullets) are row bitmasks: row ``y`` of a ``(N, 10)`` integer tensor holds column ``x``
+    in bit ``x``.
+    """
+
+    def __init__(self, flat: Tensor, num_envs: int, base: Tensor, bits: Tensor):
+        self.flat = flat
+        self.obs = self.flat[:-1].view(num_envs, SIZE, SIZE, N_CHANNELS)
+        self._trash = num_envs * CELLS * N_CHANNELS
+        self._base = base  # (N,) offset of each env's observation in the flat buffer
+        self._bits = bits  # (1024, 10) bool: the columns set in a 10-bit row mask
+        self._indices: list[Tensor] = []
+
+    def put(self, y: Tensor, x: Tensor, channel: int | Tensor, alive: Tensor | None = None) -> None:
+        base = self._base if y.dim() == 1 else self._base[:, None]
+        index = base + (y * SIZE + x) * N_CHANNELS + channel
+        if alive is not None:
+            index = torch.where(alive, index, self._trash)
+        self._indices.append(index.reshape(-1))
+
+    def rows(self, channel: int, rows: Tensor) -> None:
+        """``obs[..., channel]`` = the grid whose row ``y`` is the bitmask ``rows[:, y]``."""
+        self.obs[..., channel] = torch.index_select(self._bits, 0, rows.reshape(-1)).view(rows.shape[0], SIZE, SIZE)
+
+    def finish(self) -> Tensor:
+        for index in self._indices:
+            self.flat.index_fill_(0, index, True)
+        return self.obs
+
+
+def _use_count(t: Tensor) -> int | None:
+    counter = getattr(torch._C, "_storage_Use_Count", None)
+    return None if counter is None else counter(t.untyped_storage()._cdata)
+
+
+class CanvasPool:
+    """Observation buffers for a CPU env, reused once nobody else holds a tensor of them.
+
+    A fresh 2 MB buffer per observation (2048 envs) costs page faults on every step on the CPU (glibc maps such
+    blocks anew); a buffer is reused only when its storage is referenced by the pool alone (torch's storage use
+    count), so an observation handed out is never overwritten while anyone keeps it. CUDA allocations come from
+    torch's caching allocator and need no pool.
+    """
+
+    def __init__(self, size: int, device: torch.device, keep: int = 6):
+        self.size, self.device, self.keep = size, device, keep
+        self.buffers: list[Tensor] = []
+        probe = torch.zeros(1)
+        self._alone = _use_count(probe)
+        self.enabled = device.type == "cpu" and self._alone is not None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "buffers": []}  # a cache: not part of an env's state
+
+    def take(self) -> Tensor:
+        if self.enabled:
+            for flat in self.buffers:
+                if _use_count(flat) == self._alone:
+                    return flat.zero_()
+        flat = torch.zeros(self.size, dtype=torch.bool, device=self.device)
+        if self.enabled and len(self.buffers) < self.keep:
+            self.buffers.append(flat)
+        return flat
+
+
+def row_bits(device: torch.device) -> Tensor:
+    """``(1024, 10)`` bool: bit ``x`` of every 10-bit number."""
+    return (torch.arange(1024, device=device).unsqueeze(1) >> torch.arange(SIZE, device=device)) & 1 == 1
+
+
+class TorchGame:
+    """N copies of one MinAtar game (see the module docstring)."""
+
+    name: str
+    channels: int
+    step_draws: dict[str, int] = {}
+    reset_draws: dict[str, int] = {}
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, num_envs: int, ramping: bool = True, device: str | torch.device = "cpu"):
+        self.num_envs = int(num_envs)
+        self.ramping = bool(ramping)
+        self.device = torch.device(device)
+        self._base = torch.arange(self.num_envs, device=self.device) * (CELLS * N_CHANNELS)
+        self._bits = row_bits(self.device)
+        self._pool = CanvasPool(self.num_envs * CELLS * N_CHANNELS + 1, self.device)
+        for name, value in {**self.allocate(), **self.initial(self.zero_draws(self.reset_draw_count))}.items():
+            setattr(self, name, value.clone())
+
+    def zero_draws(self, columns: int) -> Tensor:
+        return torch.zeros(self.num_envs, max(1, columns), device=self.device)
+
+    @classmethod
+    def draw_count(cls, groups: dict[str, int]) -> int:
+        return sum(groups.values())
+
+    @property
+    def step_draw_count(self) -> int:
+        return self.draw_count(self.step_draws)
+
+    @property
+    def reset_draw_count(self) -> int:
+        return self.draw_count(self.reset_draws)
+
+    # -- to implement ---------------------------------------------------------------------------------------------
+    def initial(self, u: Tensor) -> dict[str, Tensor]:
+        """A fresh episode's state for every env, from the reset draws ``u`` (``(N, reset_draw_count)``): the state
+        tensors a reset rewrites (constant ones may be cached: they are only read)."""
+        raise NotImplementedError
+
+    def allocate(self) -> dict[str, Tensor]:
+        """State tensors a reset does not need to rewrite (e.g. the fields of an emptied entity list)."""
+        return {}
+
+    def act(self, actions: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """Step every env with its executed action; ``u`` holds the step draws. Returns (reward, terminal)."""
+        raise NotImplementedError
+
+    def draw(self, canvas: Canvas) -> None:
+        """Draw every env's observation (channels ``0..channels-1``) on ``canvas``."""
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------------------------
+    def reset(self, mask: Tensor, u: Tensor) -> None:
+        """Start new episodes in the envs where ``mask`` is true (``u``: reset draws for every env)."""
+        for name, fresh in self.initial(u).items():
+            current = getattr(self, name)
+            select = mask.view(-1, *([1] * (fresh.dim() - 1)))
+            setattr(self, name, torch.where(select, fresh, current))
+
+    def render(self) -> Tensor:
+        canvas = Canvas(self._pool.take(), self.num_envs, self._base, self._bits)
+        self.draw(canvas)
+        return canvas.finish()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {name: getattr(self, name).clone() for name in self.state_names}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name in self.state_names:
+            setattr(self, name, state[name].to(self.device).clone())
+
+    def full(self, value: int | bool, *shape: int, dtype: torch.dtype = torch.long) -> Tensor:
+        return torch.full((self.num_envs, *shape), value, dtype=dtype, device=self.device)
