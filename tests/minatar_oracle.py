@@ -267,3 +267,16 @@ def scramble(game: str, env: Any, rng: np.random.Generator) -> None:
         env.oxygen = int(rng.integers(1, 201))
         env.sub_y = int(rng.integers(0, 3))
         env.surface = env.sub_y == 0 and bool(rng.random() < 0.5)
+        # a crowd of entities with random timers, so that shots, hits and pickups coincide
+        speed = env.move_speed
+        for _ in range(int(rng.integers(0, 7))):
+            x, y, lr = int(rng.integers(0, 10)), int(rng.integers(1, 9)), bool(rng.random() < 0.5)
+            if rng.random() < 0.5:
+                env.e_subs.append([x, y, lr, int(rng.integers(0, speed + 1)), int(rng.integers(0, 11))])
+            else:
+                env.e_fish.append([x, y, lr, int(rng.integers(0, speed + 1))])
+        for _ in range(int(rng.integers(0, 3))):
+            env.f_bullets.append([int(rng.integers(0, 10)), int(rng.integers(0, 9)), bool(rng.random() < 0.5)])
+        for _ in range(int(rng.integers(0, 3))):
+            env.divers.append([int(rng.integers(0, 10)), int(rng.integers(1, 9)), bool(rng.random() < 0.5),
+                               int(rng.integers(0, 6))])

@@ -153,3 +153,57 @@ def test_cuda_transitions_equal_the_reference(game):
         out = lockstep.step(rng.integers(0, 6, 8))
         for key in ("reward", "terminal", "final_obs", "obs"):
             assert np.array_equal(out["ref"][key], out["ours"][key]), f"{game}: {key} differs at step {t}"
+
+
+def scenario(game: str, setup, actions: list[int], sticky: float = 0.0) -> Lockstep:
+    """One env on both sides, moved by ``setup(reference_game)`` into a hand-made state, stepped with ``actions``."""
+    lockstep = Lockstep(game, 1, seed=9, sticky_action_prob=sticky)
+    lockstep.reset()
+    setup(lockstep.refs[0].env)
+    lockstep.load_reference_states()
+    for t, action in enumerate(actions):
+        out = lockstep.step(np.array([action]))
+        for key in ("reward", "terminal", "final_obs", "obs"):
+            assert np.array_equal(out["ref"][key], out["ours"][key]), f"{game}: {key} differs at step {t}"
+        lockstep.assert_same_states()
+    return lockstep
+
+
+def test_seaquest_a_sub_hit_in_its_own_move_still_fires():
+    def setup(env):
+        env.e_subs = [[3, 4, True, 0, 0]]  # moves right onto (4, 4) and its shot is due
+        env.f_bullets = [[5, 4, False]]    # flies left onto (4, 4)
+    lockstep = scenario("seaquest", setup, [0])
+    assert lockstep.refs[0].env.e_subs == [] and len(lockstep.refs[0].env.e_bullets) == 1
+
+
+def test_seaquest_surfacing_with_six_divers_pays_the_oxygen_and_leaves_minus_one():
+    def setup(env):
+        env.diver_count, env.oxygen, env.sub_y, env.surface = 6, 157, 1, False
+    lockstep = scenario("seaquest", setup, [2, 0])  # up: surface
+    assert lockstep.refs[0].env.diver_count == -1
+
+
+def test_seaquest_crowded_cells_resolve_in_the_references_order():
+    def setup(env):
+        env.e_fish = [[6, 3, False, 0], [6, 3, False, 0], [4, 3, True, 0]]  # two fish meet one coming the other way
+        env.e_subs = [[6, 3, False, 0, 3], [4, 3, True, 0, 5]]
+        env.f_bullets = [[4, 3, True], [7, 3, False]]
+        env.divers = [[5, 1, True, 0], [5, 1, False, 0]]
+        env.sub_x, env.sub_y, env.diver_count = 5, 1, 5  # room for one diver only
+    scenario("seaquest", setup, [0, 0, 5, 0])
+
+
+def test_space_invaders_formation_wraps_past_the_bottom_in_the_terminal_frame():
+    def setup(env):
+        env.alien_map[:] = 0
+        env.alien_map[9, 0] = 1
+        env.alien_dir, env.alien_move_timer = -1, 0
+    scenario("space_invaders", setup, [0])
+
+
+def test_asterix_spawn_with_every_slot_taken_draws_no_slot():
+    def setup(env):
+        env.entities = [[0 if i % 2 else 9, i + 1, bool(i % 2), False] for i in range(8)]
+        env.player_y, env.spawn_timer = 1, 0
+    scenario("asterix", setup, [0, 0])
