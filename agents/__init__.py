@@ -1,18 +1,18 @@
 """Stable-Baselines3 PPO and DQN with plasticity methods as plugins, and the run loop they share.
 
-Submodules are imported on first use, so ``import agents.validation`` stays light.
+Submodules are imported on first use, so ``import agents.config.validation`` stays light.
 """
 
 from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "DQN": "agents.algorithms",
-    "PPO": "agents.algorithms",
-    "make_agent": "agents.algorithms",
+    "DQN": "agents.algorithms.factory",
+    "PPO": "agents.algorithms.factory",
+    "make_agent": "agents.algorithms.factory",
     "Method": "agents.methods",
     "build_method": "agents.methods",
-    "train": "agents.runner",
+    "train": "agents.run.runner",
 }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.vec_env import TaskInfo
+from agents.algorithms.vec_env import TaskInfo
 from plasticity import optim
 from plasticity.resets import forget_optimizer_state, reset_optimizer_state, reset_parameters, shrink_perturb
 from plasticity.units import CBP, ReDo, UnitMethod

@@ -42,11 +42,11 @@ from scipy import stats
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from agents.console import print_table
-from agents.guard import NonFiniteGuard
-from agents.networks import MinAtarCNN, minatar_policy_kwargs
-from agents.runner import prepare
-from agents.summary import window_means
+from agents.policies.networks import MinAtarCNN, minatar_policy_kwargs
+from agents.run.console import print_table
+from agents.run.guard import NonFiniteGuard
+from agents.run.runner import prepare
+from agents.run.summary import window_means
 from envs import make_curriculum
 
 GAMES = ("breakout", "space_invaders")

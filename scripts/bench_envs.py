@@ -19,7 +19,7 @@ import minatar.gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.console import print_table
+from agents.run.console import print_table
 from envs import MinAtarVectorEnv
 
 GYM_IDS = {"asterix": "Asterix", "breakout": "Breakout", "freeway": "Freeway", "seaquest": "Seaquest",

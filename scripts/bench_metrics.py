@@ -18,8 +18,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.console import print_table
-from agents.runner import run as train
+from agents.run.console import print_table
+from agents.run.runner import run as train
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

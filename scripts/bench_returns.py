@@ -16,9 +16,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.console import print_table
-from agents.logs import read_csv
-from agents.runner import run as train
+from agents.run.console import print_table
+from agents.run.logs import read_csv
+from agents.run.runner import run as train
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

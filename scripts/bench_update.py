@@ -25,9 +25,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from agents.algorithms import make_agent
-from agents.console import print_table
+from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.methods import Method, build_method
-from agents.vec_env import GymnasiumVecEnv
+from agents.run.console import print_table
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.console import print_table
 from agents.report.runs import find_runs, load_run
 from agents.report.sanity import markdown, sanity_rows
+from agents.run.console import print_table
 
 
 def main() -> None:

@@ -11,15 +11,15 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from agents.cli import check_cli
-from agents.validation import ConfigError
+from agents.config.cli import check_cli
+from agents.config.validation import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from agents.runner import run
+    from agents.run.runner import run
     from envs import make_curriculum
 
     try:

@@ -7,7 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.runner import prepare
+from agents.run.runner import prepare
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

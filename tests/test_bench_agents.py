@@ -41,8 +41,8 @@ def test_vanilla_side_starts_from_our_parameters(bench):
     import torch
 
     from agents.algorithms import make_agent
+    from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
-    from agents.vec_env import GymnasiumVecEnv
     from envs import make_curriculum
     overrides = ["agent=ppo", "method=adam", "agent.n_envs=2"]
     cfg = bench.load_config(*overrides, "env=breakout")
@@ -58,7 +58,7 @@ def test_vanilla_side_starts_from_our_parameters(bench):
 
 
 def test_a_curves_auc_is_the_reports_auc(bench):
-    from agents.summary import window_auc, window_means
+    from agents.run.summary import window_auc, window_means
     steps, returns = [10, 20, 55, 100, 100], [1.0, 3.0, 5.0, 7.0, 9.0]
     means = [float("nan") if m is None else m for m in window_means(steps, returns, 0, 100, windows=5)]
     assert bench.Curve(100, means, 8.0).auc == window_auc(steps, returns, 0, 100, windows=5) == 4.25

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agents.algorithms import DQN, PPO
-from agents.logs import read_csv
 from agents.methods import OPTIMIZERS, build_method
+from agents.run.logs import read_csv
 from plasticity.optim import RegularizedAdam
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

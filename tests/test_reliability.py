@@ -14,10 +14,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.checkpoint import checkpoint_paths, restore, save
-from agents.logs import read_csv
-from agents.runner import prepare, run
-from agents.status import read_status
+from agents.run.checkpoint import checkpoint_paths, restore, save
+from agents.run.logs import read_csv
+from agents.run.runner import prepare, run
+from agents.run.status import read_status
 from envs import make_curriculum
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,7 @@ def test_every_method_state_round_trips_through_a_checkpoint(tmp_path, method, e
 
 # -- guarded training and logs ------------------------------------------------------------------------------------
 def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monkeypatch):
-    import agents.runner as runner
+    import agents.run.runner as runner
 
     def planting(cfg, make_env):
         r = prepare(cfg, make_env)
@@ -237,7 +237,7 @@ def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monk
 def test_guard_names_non_finite_gradients_and_parameters_but_not_large_finite_ones():
     from torch import nn
 
-    from agents.guard import NonFiniteError, NonFiniteGuard
+    from agents.run.guard import NonFiniteError, NonFiniteGuard
     net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
     opt = torch.optim.SGD(net.parameters(), lr=1.0)
     NonFiniteGuard(net, opt, lambda: 7)
@@ -263,7 +263,7 @@ def test_guard_catches_a_non_finite_gradient_from_the_parameters_it_leaves(name,
     from torch import nn
 
     import plasticity
-    from agents.guard import NonFiniteError, NonFiniteGuard
+    from agents.run.guard import NonFiniteError, NonFiniteGuard
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     if name in ("Adam", "SGD"):

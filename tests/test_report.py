@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from agents.logs import read_csv
 from agents.report import build_report
 from agents.report.aggregate import iqm_with_ci
-from agents.summary import window_auc, window_means
+from agents.run.logs import read_csv
+from agents.run.summary import window_auc, window_means
 
 # visits: 0 = breakout [0, 100), 1 = space_invaders [100, 200); episodes (step, return) per visit
 EPISODES = {

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from agents.grad_clip import clip_grad_norm_
+from agents.algorithms.grad_clip import clip_grad_norm_
 
 
 @pytest.mark.parametrize("max_norm", [1e-3, 0.5, 1e6])
@@ -28,8 +28,8 @@ def test_clip_grad_norm_is_torchs_bit_for_bit(max_norm):
 
 def _agent(name: str):
     from agents.algorithms import make_agent
+    from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
-    from agents.vec_env import GymnasiumVecEnv
     from envs import make_curriculum
     env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 2, 0))
     cfg = {"name": name, "n_envs": 2, "learning_rate": 1e-3, "batch_size": 16, "n_steps": 16, "n_epochs": 1,
@@ -120,7 +120,7 @@ def test_cached_device_follows_the_parameters(agent):
 def _minatar_torso():
     import gymnasium as gym
 
-    from agents.networks import MinAtarCNN
+    from agents.policies.networks import MinAtarCNN
     torch.manual_seed(0)
     return MinAtarCNN(gym.spaces.Box(0, 1, (10, 10, 7), dtype=bool))
 
@@ -218,7 +218,7 @@ def test_non_categorical_policies_keep_sb3s_path():
     from stable_baselines3.common.distributions import DiagGaussianDistribution
     from stable_baselines3.common.policies import ActorCriticPolicy
 
-    from agents.policies import PlasticActorCriticPolicy
+    from agents.policies.plastic import PlasticActorCriticPolicy
     policy = PlasticActorCriticPolicy(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)), lambda _: 1e-3)
     assert isinstance(policy.action_dist, DiagGaussianDistribution)
     obs = torch.randn(4, 3)

@@ -8,9 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from agents.logs import read_csv
 from agents.report import build_report
-from agents.status import read_status
+from agents.run.logs import read_csv
+from agents.run.status import read_status
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["total_timesteps=256", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1",
@@ -74,8 +74,8 @@ def test_every_protocol_preset_composes_and_runs(train, tmp_path, preset):
 
 
 def test_presets_put_their_arm_settings_on_the_right_method(tmp_path):
-    from agents.cli import compose_checked
-    from agents.validation import with_arm
+    from agents.config.cli import compose_checked
+    from agents.config.validation import with_arm
     conf = ROOT / "conf"
     adamo = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adamo"]))
     adam = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adam"]))
@@ -90,8 +90,8 @@ def _dqn(double_q: bool):
     import stable_baselines3 as sb3
 
     from agents.algorithms import DQN
-    from agents.networks import minatar_policy_kwargs
-    from agents.vec_env import GymnasiumVecEnv
+    from agents.algorithms.vec_env import GymnasiumVecEnv
+    from agents.policies.networks import minatar_policy_kwargs
     from envs import make_curriculum
     env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 1, 0))
     kw = dict(learning_starts=0, buffer_size=500, batch_size=16, seed=0, device="cpu",

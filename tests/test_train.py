@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.logs import read_csv
+from agents.run.logs import read_csv
 
 # The documented metrics.csv columns (README "Run directory"); renaming one is a breaking change.
 DOCUMENTED_COLUMNS = [

@@ -49,8 +49,8 @@ def test_trace_finds_hidden_layers_consumers_and_conv_groups():
 
 @pytest.mark.parametrize("share", [True, False])
 def test_trace_handles_sb3_actor_critic_and_dqn(share):
-    from agents.networks import minatar_policy_kwargs
-    from agents.policies import PlasticActorCriticPolicy, PlasticDQNPolicy
+    from agents.policies.networks import minatar_policy_kwargs
+    from agents.policies.plastic import PlasticActorCriticPolicy, PlasticDQNPolicy
     obs, act = gym.spaces.Box(0, 1, (10, 10, 10), bool), gym.spaces.Discrete(6)
     pol = PlasticActorCriticPolicy(obs, act, lambda _: 1e-3, share_features_extractor=share,
                                    **minatar_policy_kwargs())

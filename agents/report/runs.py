@@ -19,8 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from agents.logs import read_csv
-from agents.summary import VisitSummary, summarize
+from agents.run.logs import read_csv
+from agents.run.summary import VisitSummary, summarize
 
 
 @dataclass

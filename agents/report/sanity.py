@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from agents.report.markdown import table
 from agents.report.runs import RunData
-from agents.status import read_status
+from agents.run.status import read_status
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
 

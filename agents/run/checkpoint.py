@@ -199,7 +199,7 @@ class Checkpointer(BaseCallback):
             self._hand_over(self.signal)
 
     def save(self, reason: str) -> Path:
-        from agents.status import write_status
+        from agents.run.status import write_status
         self._last = self.model.num_timesteps
         self._switched = False
         path = save(self.run, reason, self.keep, self.replay_buffer)
@@ -226,7 +226,7 @@ class Checkpointer(BaseCallback):
 
     def _hand_over(self, signum: int) -> None:
         """After the checkpoint: let the previous handler act (submitit requeues), or stop after SIGTERM."""
-        from agents.status import write_status
+        from agents.run.status import write_status
         self.signal = None
         previous = self._previous.get(signum)
         if not callable(previous) and signum != signal.SIGTERM:

@@ -20,8 +20,8 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from agents.logs import CSVLog
-from agents.vec_env import TaskInfo, unwrap
+from agents.algorithms.vec_env import TaskInfo, unwrap
+from agents.run.logs import CSVLog
 from plasticity.metrics import MetricSuite, churn, gradient_norms, update_size
 from plasticity.metrics.jacobian import output_module
 

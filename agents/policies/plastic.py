@@ -16,7 +16,7 @@
   new units up at its next scheduled copy.
 * Speed, with SB3's numbers bit for bit (tests/test_speedups.py): training-mode switches and device lookups
   cached; PPO with discrete actions computes its samples, log-probabilities and entropy with
-  :mod:`agents.categorical` instead of building a torch ``Categorical`` per action and per minibatch.
+  :mod:`agents.policies.categorical` instead of building a torch ``Categorical`` per action and per minibatch.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
-from agents import categorical
+from agents.policies import categorical
 from plasticity import param_groups
 from plasticity.injection import InjectedHead
 
@@ -196,7 +196,7 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
         pi_features, vf_features = features
         return self.mlp_extractor.forward_actor(pi_features), self.mlp_extractor.forward_critic(vf_features)
 
-    # Discrete actions: SB3's forward and evaluate_actions with the categorical arithmetic of agents.categorical
+    # Discrete actions: SB3's forward and evaluate_actions with the arithmetic of agents.policies.categorical
     # instead of a torch Categorical per call (same operations in the same order: bit for bit SB3's, tested).
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, ...]:
         if type(self.action_dist) is not CategoricalDistribution:

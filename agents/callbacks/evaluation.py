@@ -26,8 +26,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from agents.logs import CSVLog
-from agents.vec_env import TaskInfo
+from agents.algorithms.vec_env import TaskInfo
+from agents.run.logs import CSVLog
 
 EVAL_COLUMNS = ("step", "task_visit", "eval_task_id", "eval_task_name", "episodes", "return_mean", "return_std",
                 "length_mean")

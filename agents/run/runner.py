@@ -35,18 +35,18 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
 from agents.algorithms import make_agent
-from agents.callbacks import RunLogger
-from agents.checkpoint import LOG_FILES, Checkpointer, latest_checkpoint, restore
-from agents.console import Console
-from agents.evaluation import EvalCallback
-from agents.guard import NonFiniteError, NonFiniteGuard
-from agents.logs import MetricsCSV
+from agents.algorithms.vec_env import GymnasiumVecEnv
+from agents.callbacks.evaluation import EvalCallback
+from agents.callbacks.plasticity_metrics import PlasticityMetrics
+from agents.callbacks.run_logger import RunLogger
+from agents.config.validation import ConfigError, validate, with_arm
 from agents.methods import Method, build_method
-from agents.plasticity_logger import PlasticityMetrics
-from agents.status import read_status, write_status
-from agents.summary import print_summary, summarize
-from agents.validation import ConfigError, validate, with_arm
-from agents.vec_env import GymnasiumVecEnv
+from agents.run.checkpoint import LOG_FILES, Checkpointer, latest_checkpoint, restore
+from agents.run.console import Console
+from agents.run.guard import NonFiniteError, NonFiniteGuard
+from agents.run.logs import MetricsCSV
+from agents.run.status import read_status, write_status
+from agents.run.summary import print_summary, summarize
 
 EnvFactory = Callable[[Mapping[str, Any], int, int], VectorEnv]
 

@@ -12,10 +12,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import get_parameters_by_name
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.grad_clip import clip_grad_norm_
+from agents.algorithms.grad_clip import clip_grad_norm_
 from agents.methods import Method
-from agents.networks import policy_kwargs_for
-from agents.policies import PlasticActorCriticPolicy, PlasticDQNPolicy
+from agents.policies.networks import policy_kwargs_for
+from agents.policies.plastic import PlasticActorCriticPolicy, PlasticDQNPolicy
 
 
 class _PlasticAlgorithm:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.console import Console
-from agents.logs import EPISODE_COLUMNS, TASK_COLUMNS, CSVLog
-from agents.vec_env import GymnasiumVecEnv, TaskInfo, unwrap
+from agents.algorithms.vec_env import GymnasiumVecEnv, TaskInfo, unwrap
+from agents.run.console import Console
+from agents.run.logs import EPISODE_COLUMNS, TASK_COLUMNS, CSVLog
 
 SwitchHandler = Callable[[TaskInfo, TaskInfo, int], None]
 

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.console import print_table
-from agents.logs import read_csv
+from agents.run.console import print_table
+from agents.run.logs import read_csv
 
 SUMMARY_COLUMNS = ("visit", "task", "cycle", "steps", "episodes", "mean return", "final return")
 
