@@ -20,6 +20,10 @@ agents such as PPO finish their last rollout past the nominal end.
 through a copy of the task's transforms in their current state (the last visit's permutation; for a task not
 visited yet, the one its first visit will draw), for evaluation with fixed seeds.
 
+**Tensors.** With the torch MinAtar backend every array above is a tensor on the env's device (``final_obs`` one
+``(N, …)`` tensor, meaningful where ``_final_obs``); switches are decided on the host from the step count, so
+they cost no synchronization.
+
 Every step's ``infos`` carries ``task_id``, ``task_name``, ``task_cycle`` and ``task_visit`` arrays (the same
 value for every sub-env), describing the task of the *returned* observation; this is how agents see task
 switches without importing this package. Episodes that end at a step belong to the task reported by the
@@ -36,6 +40,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.names import ORDERS
@@ -253,11 +258,17 @@ class CurriculumVectorEnv(VectorEnv):
         if not is_last and self.global_step >= self._visit.end:
             ended = terminated | truncated
             final_obs = infos.get("final_obs")
-            final_obs = np.full(self.num_envs, None, dtype=object) if final_obs is None else final_obs.copy()
-            for i in np.flatnonzero(~ended):
-                final_obs[i] = obs[i].copy()
+            if isinstance(obs, torch.Tensor):  # tensors (torch MinAtar): one masked select, on their device
+                final_obs = obs if final_obs is None else torch.where(
+                    ended.view(-1, *([1] * (obs.dim() - 1))), final_obs, obs)
+                everyone = torch.ones_like(ended)
+            else:
+                final_obs = np.full(self.num_envs, None, dtype=object) if final_obs is None else final_obs.copy()
+                for i in np.flatnonzero(~ended):
+                    final_obs[i] = obs[i].copy()
+                everyone = np.ones(self.num_envs, dtype=bool)
             truncated = truncated | ~ended
-            infos = {**infos, "final_obs": final_obs, "_final_obs": np.ones(self.num_envs, dtype=bool)}
+            infos = {**infos, "final_obs": final_obs, "_final_obs": everyone}
             obs = self._activate(self.visits[self._visit.index + 1])
         return obs, rewards, terminated, truncated, self._task_infos(infos)
 

@@ -11,6 +11,7 @@ A spec looks like::
     cycles: 2
     order: fixed                  # fixed | random (seeded per cycle)
     vectorization: batched        # batched (one process) | subproc (one worker process per env)
+    backend: torch                # MinAtar: torch (tensors on the run's device) | minatar (the reference package)
     sticky_action_prob: 0.1       # the kind's options: defaults for every task, overridable per task
 
 Options per kind: see :data:`KIND_OPTIONS`. Every key and value is checked before any env is built; a bad one
@@ -29,7 +30,7 @@ from envs.classic import CartPoleVectorEnv
 from envs.curriculum import CurriculumEnv, CurriculumVectorEnv, Schedule, Task
 from envs.minatar import N_ACTIONS, OBS_SHAPE, check_game
 from envs.minatar_vector import MinAtarVectorEnv
-from envs.names import CLASSIC_GAMES, KIND_OPTIONS, SPEC_KEYS, TASK_KEYS, VECTORIZATIONS
+from envs.names import BACKENDS, CLASSIC_GAMES, KIND_OPTIONS, SPEC_KEYS, TASK_KEYS, VECTORIZATIONS
 from envs.transforms import build_transform
 
 
@@ -46,9 +47,26 @@ def _kind(spec: Mapping[str, Any]) -> str:
     return kind
 
 
-def _base_env(kind: str, game: str, options: dict[str, Any]) -> tuple[Callable[[int], VectorEnv], tuple, int, bool]:
+def backend_of(spec: Mapping[str, Any]) -> str | None:
+    """The spec's MinAtar backend (``torch`` unless it says otherwise); ``None`` for the other kinds."""
+    if _kind(spec) != "minatar":
+        if spec.get("backend") is not None:
+            raise ValueError(f"env.backend={spec['backend']!r} is for kind minatar; valid choices here: null")
+        return None
+    backend = spec.get("backend") or "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"env.backend={backend!r}; valid choices: {', '.join(BACKENDS)}")
+    return backend
+
+
+def _base_env(kind: str, game: str, options: dict[str, Any], backend: str | None,
+              device: str) -> tuple[Callable[[int], VectorEnv], tuple, int, bool]:
     """(factory, single observation shape, number of actions, channels_last) of one task's base env."""
     if kind == "minatar":
+        if backend == "torch":
+            from envs.minatar_torch import TorchMinAtarVectorEnv
+            return (partial(TorchMinAtarVectorEnv, check_game(game), device=device, **options), OBS_SHAPE, N_ACTIONS,
+                    True)
         return partial(MinAtarVectorEnv, check_game(game), **options), OBS_SHAPE, N_ACTIONS, True
     if kind == "ale":
         from envs.ale import ALEVectorEnv, check_rom
@@ -66,8 +84,10 @@ def schedule_from_spec(spec: Mapping[str, Any], seed: int) -> Schedule:
                     order=str(spec.get("order", "fixed")), seed=seed)
 
 
-def tasks_from_spec(spec: Mapping[str, Any]) -> list[Task]:
+def tasks_from_spec(spec: Mapping[str, Any], device: str = "cpu") -> list[Task]:
+    """The tasks of ``spec``; torch MinAtar envs live on ``device`` (the other kinds are CPU simulators)."""
     kind = _kind(spec)
+    backend = backend_of(spec)
     options_keys = KIND_OPTIONS[kind]
     _check_keys("env", spec, (*SPEC_KEYS, *options_keys))
     entries = spec.get("tasks") or []
@@ -84,28 +104,37 @@ def tasks_from_spec(spec: Mapping[str, Any]) -> list[Task]:
         game = str(task.pop("game"))
         name = str(task.pop("name", game))
         transform_specs = [*(task.pop("transforms", None) or []), *shared_transforms]
-        options = {**shared, **{k: v for k, v in task.items() if v is not None}}
-        make_env, obs_shape, n_actions, channels_last = _base_env(kind, game, options)
+        options = {**shared, **task}  # a task may set an option back to null (e.g. no episode cap)
+        make_env, obs_shape, n_actions, channels_last = _base_env(kind, game, options, backend, device)
         transforms = tuple(build_transform(t, obs_shape, n_actions, channels_last) for t in transform_specs)
         if name in names:
             name = f"{name}#{len(names)}"
         names.append(name)
-        key = (kind, game, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        key = (kind, backend, game, tuple(sorted((k, repr(v)) for k, v in options.items())))
         tasks.append(Task(name=name, make_env=make_env, transforms=transforms, env_key=key))
     return tasks
 
 
-def make_curriculum(spec: Mapping[str, Any], num_envs: int, seed: int = 0) -> VectorEnv:
+def make_curriculum(spec: Mapping[str, Any], num_envs: int, seed: int = 0, device: str = "cpu") -> VectorEnv:
     """The curriculum described by ``spec`` with ``num_envs`` sub-envs, deterministic from ``seed``.
 
-    ``vectorization: subproc`` runs each sub-env in its own worker process (gymnasium's
-    ``AsyncVectorEnv``); the workers count global steps for the whole batch, so they switch tasks at the same
-    step and reproduce the batched env's trajectories exactly. On small CPUs it is slower (ecosystem.md §11).
+    MinAtar runs on the torch backend by default: every game as tensors on ``device``, observations, rewards and
+    flags handed out as tensors there (``backend: minatar`` gives the reference package's numpy envs, bit for
+    bit ``minatar`` per sub-env seed). ``vectorization: subproc`` runs each sub-env in its own worker process
+    (gymnasium's ``AsyncVectorEnv``, numpy backends only); the workers count global steps for the whole batch, so
+    they switch tasks at the same step and reproduce the batched env's trajectories exactly. On small CPUs it is
+    slower (ecosystem.md §11).
     """
     vectorization = spec.get("vectorization", "batched")
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"env.vectorization={vectorization!r}; valid choices: {', '.join(VECTORIZATIONS)}")
-    tasks, schedule = tasks_from_spec(spec), schedule_from_spec(spec, seed)
+    if vectorization == "subproc" and backend_of(spec) == "torch":
+        raise ValueError("env.vectorization=subproc runs numpy envs in worker processes; with MinAtar set "
+                         "env.backend=minatar (the torch backend is batched already)")
+    if backend_of(spec) == "torch":
+        from envs.minatar_torch import check_device
+        check_device(device)
+    tasks, schedule = tasks_from_spec(spec, device), schedule_from_spec(spec, seed)
     if vectorization == "batched":
         return CurriculumVectorEnv(tasks, schedule, num_envs, seed=seed)
     schedule.visits(len(tasks))  # validate before starting workers

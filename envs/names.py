@@ -11,8 +11,10 @@ KIND_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 ORDERS = ("fixed", "random")
 VECTORIZATIONS = ("batched", "subproc")
+# MinAtar backends: torch (every game as tensors on the agent's device) | minatar (the reference package: numpy)
+BACKENDS = ("torch", "minatar")
 SCHEDULE_KEYS = ("steps_per_task", "cycles", "order")
-SPEC_KEYS = ("name", "kind", "tasks", "transforms", "vectorization", *SCHEDULE_KEYS)
+SPEC_KEYS = ("name", "kind", "tasks", "transforms", "vectorization", "backend", *SCHEDULE_KEYS)
 TASK_KEYS = ("game", "name", "transforms")
 # transform type → its arguments (required ones first)
 TRANSFORM_ARGS: dict[str, tuple[str, ...]] = {

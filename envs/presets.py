@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 MINATAR = {"kind": "minatar", "sticky_action_prob": 0.1, "difficulty_ramping": True, "max_episode_steps": None,
-           "vectorization": "batched"}
+           "vectorization": "batched", "backend": "torch"}
+# The AdamO authors' environment (gymnax MinAtar): no sticky actions, episodes cut at 1000 steps (Freeway ends
+# itself at 2500); ecosystem.md §7, §13.
+GYMNAX = {"sticky_action_prob": 0.0, "max_episode_steps": 1000}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # All five MinAtar games in a fixed order, 1M env steps each, three cycles.
@@ -22,6 +25,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "minatar_adamo": {**MINATAR, "tasks": ["breakout", "asterix", "space_invaders", "freeway"],
                       "transforms": [{"type": "channel_permutation"}],
                       "steps_per_task": 15_000_000, "cycles": 20, "order": "random"},
+    # The same with the AdamO authors' environment settings (gymnax: no sticky actions, 1000-step episode cap;
+    # Freeway keeps its own 2500-step end).
+    "minatar_adamo_gymnax": {**MINATAR, **GYMNAX, "tasks": ["breakout", "asterix", "space_invaders",
+                                                           {"game": "freeway", "max_episode_steps": None}],
+                             "transforms": [{"type": "channel_permutation"}],
+                             "steps_per_task": 15_000_000, "cycles": 20, "order": "random"},
     # C-CHAIN's continual MinAtar DQN (methods.md §6.5): SpaceInvaders → Asterix → Seaquest, 2M steps each,
     # with C-CHAIN's Seaquest guard (an episode of 1000 steps with return < 0.1 ends).
     "minatar_cchain": {**MINATAR, "tasks": ["space_invaders", "asterix",

@@ -23,6 +23,8 @@ def make_env(preset_name: str, seed: int = 0, **overrides: Any):
     from envs.factory import schedule_from_spec, tasks_from_spec
     from envs.presets import preset
     spec = preset(preset_name, **overrides)
+    if spec.get("kind", "minatar") == "minatar":
+        spec["backend"] = "minatar"  # a single gymnasium env hands numpy arrays
     return CurriculumEnv(tasks_from_spec(spec), schedule_from_spec(spec, seed), seed)
 
 

@@ -18,6 +18,10 @@ permutation every 500k steps" is one task with ``action_permutation`` visited ev
 ``pixel_permutation``      the spatial positions of every channel are permuted the same way
 ``sticky_actions``         with probability ``prob`` the previous executed action repeats (per sub-env)
 =========================  ====================================================================================
+
+Every transform takes numpy arrays or torch tensors (the torch MinAtar backend); on tensors the work stays on
+their device (a permutation is kept there once per visit). A leading ``channel_permutation`` of an env that can
+render its channels in any order (``set_channel_map``: the torch MinAtar games) is fused into its rendering.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium.vector import VectorEnv
 
 from envs.names import TRANSFORMS
@@ -70,12 +75,12 @@ class RewardClip(Transform):
         self.low, self.high = float(low), float(high)
 
     def reward(self, rewards: np.ndarray) -> np.ndarray:
-        return np.clip(rewards, self.low, self.high)
+        return rewards.clip(self.low, self.high)
 
 
 class RewardSign(Transform):
     def reward(self, rewards: np.ndarray) -> np.ndarray:
-        return np.sign(rewards)
+        return rewards.sign() if isinstance(rewards, torch.Tensor) else np.sign(rewards)
 
 
 def _permutation(size: int, fixed: Sequence[int] | None, what: str) -> np.ndarray | None:
@@ -95,10 +100,23 @@ class _Permutation(Transform):
         self.size = int(size)
         self.fixed = _permutation(self.size, permutation, what)
         self.perm = self.fixed if self.fixed is not None else np.arange(self.size)
+        self._on_device: tuple[torch.device, torch.Tensor] | None = None
 
     def resample(self, rng: np.random.Generator) -> None:
         if self.fixed is None:
             self.perm = rng.permutation(self.size)
+        self._on_device = None
+
+    def index(self, like: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """The permutation as an index for ``like``: the numpy array, or a tensor on ``like``'s device."""
+        if not isinstance(like, torch.Tensor):
+            return self.perm
+        if self._on_device is None or self._on_device[0] != like.device:
+            self._on_device = (like.device, torch.as_tensor(self.perm, device=like.device))
+        return self._on_device[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_on_device": None}
 
 
 class ActionPermutation(_Permutation):
@@ -108,6 +126,8 @@ class ActionPermutation(_Permutation):
         super().__init__(n_actions, permutation, "action_permutation")
 
     def action(self, actions: np.ndarray) -> np.ndarray:
+        if isinstance(actions, torch.Tensor):
+            return self.index(actions)[actions.long()]
         return self.perm[np.asarray(actions, dtype=np.int64)]
 
 
@@ -119,7 +139,8 @@ class ChannelPermutation(_Permutation):
         self.channels_last = bool(channels_last)
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
-        return obs[..., self.perm] if self.channels_last else obs[:, self.perm]
+        perm = self.index(obs)
+        return obs[..., perm] if self.channels_last else obs[:, perm]
 
 
 class PixelPermutation(_Permutation):
@@ -131,39 +152,63 @@ class PixelPermutation(_Permutation):
         self.channels_last = bool(channels_last)
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
-        n = obs.shape[0]
+        n, perm = obs.shape[0], self.index(obs)
         if self.channels_last:
-            return obs.reshape(n, self.size, -1)[:, self.perm].reshape(obs.shape)
-        return obs.reshape(n, obs.shape[1], self.size)[:, :, self.perm].reshape(obs.shape)
+            return obs.reshape(n, self.size, -1)[:, perm].reshape(obs.shape)
+        return obs.reshape(n, obs.shape[1], self.size)[:, :, perm].reshape(obs.shape)
 
 
 class StickyActions(Transform):
     """With probability ``prob`` a sub-env repeats its previous executed action (Machado et al. 2018).
 
     Use the base env's own sticky actions where it has them (MinAtar, ALE: reference-exact); this transform
-    adds them to any env.
+    adds them to any env. On tensors the draws come from a generator on their device, seeded at every visit.
     """
 
     def __init__(self, prob: float):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"sticky_actions: prob={prob!r} must be in [0, 1]")
         self.prob = float(prob)
+        self._seed = 0
         self._rng = np.random.default_rng(0)
-        self._last: np.ndarray | None = None
+        self._torch_rng: torch.Generator | None = None
+        self._last: Any = None
 
     def resample(self, rng: np.random.Generator) -> None:
-        self._rng = np.random.default_rng(rng.integers(2**63))
+        self._seed = int(rng.integers(2**63))
+        self._rng = np.random.default_rng(self._seed)
+        self._torch_rng = None
         self._last = None
 
     def action(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions)
-        if self._last is None or self._last.shape != actions.shape:
-            self._last = np.zeros_like(actions)
-        executed = np.where(self._rng.random(actions.shape[0]) < self.prob, self._last, actions)
+        if isinstance(actions, torch.Tensor):
+            if self._torch_rng is None or self._torch_rng.device != actions.device:
+                self._torch_rng = torch.Generator(device=actions.device).manual_seed(self._seed)
+            if self._last is None or self._last.shape != actions.shape:
+                self._last = torch.zeros_like(actions)
+            draws = torch.rand(actions.shape[0], generator=self._torch_rng, device=actions.device)
+            executed = torch.where(draws < self.prob, self._last, actions)
+        else:
+            actions = np.asarray(actions)
+            if self._last is None or self._last.shape != actions.shape:
+                self._last = np.zeros_like(actions)
+            executed = np.where(self._rng.random(actions.shape[0]) < self.prob, self._last, actions)
         self._last = executed
         return executed
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        generator = state.pop("_torch_rng")
+        state["_torch_rng_state"] = None if generator is None else (generator.device, generator.get_state())
+        return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_torch_rng_state", None)
+        self.__dict__.update(state)
+        self._torch_rng = None
+        if saved is not None:
+            self._torch_rng = torch.Generator(device=saved[0])
+            self._torch_rng.set_state(saved[1])
 
 
 def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actions: int | None,
@@ -197,7 +242,12 @@ def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actio
 
 
 class TransformedVectorEnv(VectorEnv):
-    """A vector env seen through a list of transforms (``final_obs`` included)."""
+    """A vector env seen through a list of transforms (``final_obs`` included).
+
+    Leading channel permutations are handed to an env that renders its channels in any order
+    (``set_channel_map``), which then costs nothing per step; the view sets the env's channel map when it is
+    created (a curriculum creates a view at every visit, after drawing the visit's permutations).
+    """
 
     def __init__(self, env: VectorEnv, transforms: Sequence[Transform] = ()):
         self.env = env
@@ -208,6 +258,15 @@ class TransformedVectorEnv(VectorEnv):
         self.single_action_space = env.single_action_space
         self.observation_space = env.observation_space
         self.action_space = env.action_space
+        self._fused = 0
+        if hasattr(env, "set_channel_map"):
+            combined = np.arange(env.single_observation_space.shape[-1])
+            for t in self.transforms:
+                if not (isinstance(t, ChannelPermutation) and t.channels_last):
+                    break
+                combined = combined[t.perm]  # obs[..., p1][..., p2] = obs[..., p1[p2]]
+                self._fused += 1
+            env.set_channel_map(np.argsort(combined).tolist())  # base channel b is shown at argsort(combined)[b]
 
     def resample(self, rng_for: Any) -> None:
         """``rng_for(k)`` gives the generator of the ``k``-th transform."""
@@ -215,7 +274,7 @@ class TransformedVectorEnv(VectorEnv):
             t.resample(rng_for(k))
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
-        for t in self.transforms:
+        for t in self.transforms[self._fused:]:
             obs = t.observation(obs)
         return obs
 
@@ -230,10 +289,13 @@ class TransformedVectorEnv(VectorEnv):
         for t in self.transforms:
             rewards = t.reward(rewards)
         final_obs = infos.get("final_obs")
-        if final_obs is not None and self.transforms:
-            final_obs = final_obs.copy()
-            for i in np.flatnonzero(infos["_final_obs"]):
-                final_obs[i] = self.observation(final_obs[i][None])[0]
+        if final_obs is not None and len(self.transforms) > self._fused:
+            if isinstance(final_obs, torch.Tensor):
+                final_obs = self.observation(final_obs)
+            else:
+                final_obs = final_obs.copy()
+                for i in np.flatnonzero(infos["_final_obs"]):
+                    final_obs[i] = self.observation(final_obs[i][None])[0]
             infos = {**infos, "final_obs": final_obs}
         return self.observation(obs), rewards, terminated, truncated, infos
 

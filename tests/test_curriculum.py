@@ -119,7 +119,7 @@ def test_batched_env_matches_single_envs_step_for_step(game, vectorized):
 
 
 def test_subprocess_workers_reproduce_the_batched_curriculum():
-    s = spec(tasks=["breakout", "space_invaders"], steps_per_task=60)
+    s = spec(tasks=["breakout", "space_invaders"], steps_per_task=60, backend="minatar")
     batched = make_curriculum(s, num_envs=3, seed=4)
     subproc = make_curriculum({**s, "vectorization": "subproc"}, num_envs=3, seed=4)
     try:
@@ -142,7 +142,7 @@ def test_single_env_view_follows_gymnasium_contract():
     from gymnasium.utils.env_checker import check_env
 
     from envs.factory import schedule_from_spec, tasks_from_spec
-    s = spec(tasks=["breakout", "freeway"], steps_per_task=30)
+    s = spec(tasks=["breakout", "freeway"], steps_per_task=30, backend="minatar")  # a single env hands numpy
     env = CurriculumEnv(tasks_from_spec(s), schedule_from_spec(s, 0))
     check_env(env, skip_render_check=True)
     env.reset(seed=0)

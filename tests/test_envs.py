@@ -89,8 +89,21 @@ def test_a_new_action_permutation_every_visit_deterministic_from_the_seed():
     assert a == b and a != c and len(set(a)) == 4
 
 
-def test_the_adamo_protocol_permutes_channels_per_visit_and_orders_games_randomly():
-    env = make_curriculum({**PRESETS["minatar_adamo"], "steps_per_task": 8, "cycles": 3}, num_envs=2, seed=7)
+def _unpermuted(env) -> np.ndarray:
+    """The active game's own observation, channels in the game's order."""
+    base = env._env_for(env.visit.task_id)
+    if hasattr(base, "set_channel_map"):  # torch backend: the permutation is fused into rendering; render without it
+        mapping, base.game._channel_map = base.game._channel_map, None
+        obs = base.game.render().numpy()
+        base.game._channel_map = mapping
+        return obs
+    return base._obs
+
+
+@pytest.mark.parametrize("backend", ["torch", "minatar"])
+def test_the_adamo_protocol_permutes_channels_per_visit_and_orders_games_randomly(backend):
+    env = make_curriculum({**PRESETS["minatar_adamo"], "steps_per_task": 8, "cycles": 3, "backend": backend},
+                          num_envs=2, seed=7)
     orders = [tuple(v.task_id for v in env.visits[c * 4:(c + 1) * 4]) for c in range(3)]
     assert all(sorted(o) == [0, 1, 2, 3] for o in orders) and len(set(orders)) > 1
     env.reset()
@@ -98,8 +111,7 @@ def test_the_adamo_protocol_permutes_channels_per_visit_and_orders_games_randoml
     for _ in range(12 * 4):
         obs, *_ = env.step(np.zeros(2, dtype=int))
         perm = env.task.transforms[0].perm
-        base = env._env_for(env.visit.task_id)._obs  # the game's own (unpermuted) observation
-        assert np.array_equal(obs, base[..., perm])
+        assert np.array_equal(np.asarray(obs), _unpermuted(env)[..., perm])
         perms.append(tuple(perm))
     assert len(set(perms)) == 12  # a fresh permutation at every one of the 12 visits
 
@@ -218,3 +230,67 @@ def test_registered_ids_pass_the_gymnasium_env_checker(env_id):
     venv = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", steps_per_task=50)
     obs, infos = venv.reset(seed=0)
     assert obs.shape[0] == 4 and "task_name" in infos
+
+
+# -- the transforms on tensors (torch MinAtar backend) ------------------------------------------------------------
+@pytest.mark.parametrize("spec", [{"type": "action_permutation"}, {"type": "channel_permutation"},
+                                  {"type": "pixel_permutation"}, {"type": "reward_scale", "scale": -0.5},
+                                  {"type": "reward_shift", "offset": 2}, {"type": "reward_clip", "low": -1, "high": 1},
+                                  {"type": "reward_sign"}])
+def test_every_transform_does_the_same_on_tensors_as_on_arrays(spec):
+    import torch
+    t = transform(spec, seed=4)
+    rng = np.random.default_rng(0)
+    obs, actions, rewards = rng.random((3, 10, 10, 10)), rng.integers(0, 6, 7), rng.normal(size=5) * 3
+    for method, x in (("observation", obs), ("action", actions), ("reward", rewards)):
+        expected = getattr(t, method)(x)
+        got = getattr(t, method)(torch.as_tensor(x))
+        assert isinstance(got, torch.Tensor) and np.array_equal(got.numpy(), expected), method
+
+
+def test_sticky_actions_transform_on_tensors_repeats_with_its_probability_and_follows_its_seed():
+    import torch
+    t, u = transform({"type": "sticky_actions", "prob": 0.25}, seed=2), transform({"type": "sticky_actions",
+                                                                                   "prob": 0.25}, seed=2)
+    t.action(torch.zeros(1000, dtype=torch.long)), u.action(torch.zeros(1000, dtype=torch.long))
+    a, b = t.action(torch.ones(1000, dtype=torch.long)), u.action(torch.ones(1000, dtype=torch.long))
+    assert torch.equal(a, b) and abs(float((a == 0).float().mean()) - 0.25) < 0.05
+
+
+def test_a_torch_curriculum_applies_its_transforms_like_the_wrapped_game_alone():
+    """Breakout with a negated reward and permuted actions and pixels, through the curriculum (which fuses nothing
+    here: the pixel permutation comes first), against the transforms applied by hand to a bare torch env."""
+    import torch
+
+    from envs.minatar_torch import TorchMinAtarVectorEnv
+    spec = {"kind": "minatar", "steps_per_task": 10**6, "tasks": [{"game": "breakout", "transforms": [
+        {"type": "pixel_permutation"}, {"type": "channel_permutation"}, {"type": "action_permutation"},
+        {"type": "reward_scale", "scale": -1}]}]}
+    env = make_curriculum(spec, num_envs=4, seed=3)
+    obs, _ = env.reset()
+    pixel, channel, action, _ = env.task.transforms
+    bare = TorchMinAtarVectorEnv("breakout", 4)
+    seed = int(np.random.SeedSequence([3, 0]).generate_state(1)[0] >> 1)  # the curriculum's seed for visit 0
+    base, _ = bare.reset(seed=seed)
+    assert torch.equal(obs, channel.observation(pixel.observation(base)))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = torch.as_tensor(rng.integers(0, 6, 4))
+        obs, r, *_ = env.step(a)
+        base, r_base, *_ = bare.step(torch.as_tensor(action.perm)[a])
+        assert torch.equal(obs, channel.observation(pixel.observation(base))) and torch.equal(r, -r_base)
+
+
+def test_torch_seaquest_guard_and_the_gymnax_preset_cap_episodes():
+    import torch
+
+    from envs.minatar_torch import TorchMinAtarVectorEnv
+    guarded = TorchMinAtarVectorEnv("seaquest", 4, stall_steps=30, stall_min_return=0.1)
+    guarded.reset(seed=0)
+    for step in range(1, 31):
+        _, _, te, tr, _ = guarded.step(torch.zeros(4, dtype=torch.long))
+        assert bool(tr.all()) == (step == 30) and not te.any()
+    env = make_curriculum({**PRESETS["minatar_adamo_gymnax"], "steps_per_task": 10**6}, num_envs=2, seed=0)
+    caps = {t.name: env._env_for(i).max_episode_steps for i, t in enumerate(env.tasks)}
+    assert caps == {"breakout": 1000, "asterix": 1000, "space_invaders": 1000, "freeway": None}
+    assert all(env._env_for(i).sticky_action_prob == 0.0 for i in range(4))

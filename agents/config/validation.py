@@ -18,6 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 
 from envs.names import (
+    BACKENDS,
     CLASSIC_GAMES,
     KIND_OPTIONS,
     MINATAR_GAMES,
@@ -287,6 +288,14 @@ def _env(env: Mapping[str, Any]) -> None:
     choice(kind, "env.kind", tuple(KIND_OPTIONS))
     keys(env, "env", (*SPEC_KEYS, *KIND_OPTIONS[kind]))
     choice(env.get("vectorization", "batched"), "env.vectorization", VECTORIZATIONS)
+    backend = env.get("backend")
+    if kind == "minatar":
+        choice(backend or "torch", "env.backend", BACKENDS)
+        if env.get("vectorization") == "subproc" and (backend or "torch") == "torch":
+            raise ConfigError("env.vectorization", "subproc", "runs numpy envs in worker processes; with MinAtar set "
+                              "env.backend=minatar too (the torch backend is batched already)")
+    elif backend is not None:
+        raise ConfigError("env.backend", backend, f"is for kind minatar; valid choices for kind {kind}: null")
     choice(env.get("order", "fixed"), "env.order", ORDERS)
     integer(env.get("cycles", 1), "env.cycles", 1)
     tasks = env.get("tasks") or []

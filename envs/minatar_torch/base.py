@@ -39,24 +39,36 @@ class Canvas:
     in bit ``x``.
     """
 
-    def __init__(self, flat: Tensor, num_envs: int, base: Tensor, bits: Tensor):
+    def __init__(self, flat: Tensor, num_envs: int, base: Tensor, bits: Tensor,
+                 channel_map: tuple[list[int], Tensor] | None = None):
         self.flat = flat
         self.obs = self.flat[:-1].view(num_envs, SIZE, SIZE, N_CHANNELS)
         self._trash = num_envs * CELLS * N_CHANNELS
         self._base = base  # (N,) offset of each env's observation in the flat buffer
         self._bits = bits  # (1024, 10) bool: the columns set in a 10-bit row mask
+        self._map = channel_map  # game channel → observation channel (a fused channel permutation), or None
         self._indices: list[Tensor] = []
+
+    def _channel(self, channel: int | Tensor) -> int | Tensor:
+        if self._map is None:
+            return channel
+        return self._map[0][channel] if isinstance(channel, int) else self._map[1][channel]
 
     def put(self, y: Tensor, x: Tensor, channel: int | Tensor, alive: Tensor | None = None) -> None:
         base = self._base if y.dim() == 1 else self._base[:, None]
-        index = base + (y * SIZE + x) * N_CHANNELS + channel
+        index = base + (y * SIZE + x) * N_CHANNELS + self._channel(channel)
         if alive is not None:
             index = torch.where(alive, index, self._trash)
         self._indices.append(index.reshape(-1))
 
     def rows(self, channel: int, rows: Tensor) -> None:
         """``obs[..., channel]`` = the grid whose row ``y`` is the bitmask ``rows[:, y]``."""
-        self.obs[..., channel] = torch.index_select(self._bits, 0, rows.reshape(-1)).view(rows.shape[0], SIZE, SIZE)
+        grid = torch.index_select(self._bits, 0, rows.reshape(-1)).view(rows.shape[0], SIZE, SIZE)
+        self.obs[..., self._channel(channel)] = grid
+
+    def row(self, channel: int, y: int, values: Tensor) -> None:
+        """``obs[:, y, :, channel] = values`` for an ``(N, 10)`` bool tensor."""
+        self.obs[:, y, :, self._channel(channel)] = values
 
     def finish(self) -> Tensor:
         for index in self._indices:
@@ -120,6 +132,7 @@ class TorchGame:
         self._base = torch.arange(self.num_envs, device=self.device) * (CELLS * N_CHANNELS)
         self._bits = row_bits(self.device)
         self._pool = CanvasPool(self.num_envs * CELLS * N_CHANNELS + 1, self.device)
+        self._channel_map: tuple[list[int], Tensor] | None = None
         for name, value in {**self.allocate(), **self.initial(self.zero_draws(self.reset_draw_count))}.items():
             setattr(self, name, value.clone())
 
@@ -165,9 +178,17 @@ class TorchGame:
             setattr(self, name, torch.where(select, fresh, current))
 
     def render(self) -> Tensor:
-        canvas = Canvas(self._pool.take(), self.num_envs, self._base, self._bits)
+        canvas = Canvas(self._pool.take(), self.num_envs, self._base, self._bits, self._channel_map)
         self.draw(canvas)
         return canvas.finish()
+
+    def set_channel_map(self, mapping: list[int] | None) -> None:
+        """Render game channel ``c`` at observation channel ``mapping[c]`` (``None``: unchanged) — a channel
+        permutation fused into rendering, so it costs nothing per step."""
+        if mapping is None or list(mapping) == list(range(N_CHANNELS)):
+            self._channel_map = None
+        else:
+            self._channel_map = (list(mapping), torch.as_tensor(mapping, device=self.device))
 
     def state_dict(self) -> dict[str, Tensor]:
         return {name: getattr(self, name).clone() for name in self.state_names}

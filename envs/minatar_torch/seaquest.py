@@ -333,8 +333,8 @@ class Seaquest(TorchGame):
         canvas.put(self.sub_y, self.sub_x, SUB_FRONT)
         canvas.put(self.sub_y, torch.where(self.sub_or, self.sub_x - 1, self.sub_x + 1).clamp(0, 9), SUB_BACK)
         bar = self._cols.unsqueeze(0)
-        canvas.obs[:, 9, :, OXYGEN_GAUGE] = bar < (self.oxygen.clamp(min=0) * 10 // MAX_OXYGEN).unsqueeze(1)
-        canvas.obs[:, 9, :, DIVER_GAUGE] = (bar >= (9 - self.diver_count).unsqueeze(1)) & (bar < 9)
+        canvas.row(OXYGEN_GAUGE, 9, bar < (self.oxygen.clamp(min=0) * 10 // MAX_OXYGEN).unsqueeze(1))
+        canvas.row(DIVER_GAUGE, 9, (bar >= (9 - self.diver_count).unsqueeze(1)) & (bar < 9))
         canvas.put(self.fb_y, self.fb_x, FRIENDLY_BULLET, self._alive("fb"))
         canvas.put(self.eb_y, self.eb_x, ENEMY_BULLET, self._alive("eb"))
         for name, channel in (("fish", ENEMY_FISH), ("esub", ENEMY_SUB), ("diver", DIVER)):

@@ -135,6 +135,10 @@ class TorchMinAtarVectorEnv(VectorEnv):
         self._returns = torch.where(ended, 0.0, self._returns)
         return obs, reward, terminated, truncated, {"final_obs": final_obs, "_final_obs": ended}
 
+    def set_channel_map(self, mapping: list[int] | None) -> None:
+        """Show game channel ``c`` at observation channel ``mapping[c]`` (see :class:`ChannelPermutation`)."""
+        self.game.set_channel_map(mapping)
+
     # checkpoints: the generator's state travels as a tensor
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
