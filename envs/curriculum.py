@@ -178,6 +178,17 @@ class CurriculumVectorEnv(VectorEnv):
         return self.tasks[self._visit.task_id]
 
     @property
+    def device(self):
+        """The torch device of a tensor curriculum (torch MinAtar backend), ``None`` for numpy envs."""
+        return getattr(self._env_for(0), "device", None)
+
+    @property
+    def truncates(self) -> bool:
+        """Whether any task's env can cut an episode itself (an episode cap or a stall guard); switches aside."""
+        return any(getattr(self._env_for(i), name, None) is not None for i in range(len(self.tasks))
+                   for name in ("max_episode_steps", "stall_steps"))
+
+    @property
     def total_steps(self) -> int:
         return self.visits[-1].end
 

@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from agents.policies.networks import MinAtarCNN, minatar_policy_kwargs
 from agents.run.console import print_table
 from agents.run.guard import NonFiniteGuard
+from agents.run.logs import read_csv
 from agents.run.runner import prepare
 from agents.run.summary import window_means
 from envs import make_curriculum
@@ -151,8 +152,9 @@ def run_vanilla(agent: dict[str, Any], steps_per_task: int, seed: int, device: s
 
 
 def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, env: str = "minatar_demo",
-             callbacks: tuple[BaseCallback, ...] = ()) -> Run:
-    """A run built as scripts/train.py builds it, one cycle of ``env``."""
+             callbacks: tuple[BaseCallback, ...] = (), episodes: list[tuple[int, float]] | None = None) -> Run:
+    """A run built as scripts/train.py builds it, one cycle of ``env``; ``episodes`` receives (env step, return)
+    of every finished episode, from the run's own ``episodes.csv``."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(*overrides, f"env={env}", f"env.steps_per_task={steps_per_task}", "env.cycles=1",
                           f"seed={seed}", f"device={device}", "eval.enabled=false", "metrics.enabled=false",
@@ -167,6 +169,8 @@ def run_ours(overrides: list[str], steps_per_task: int, seed: int, device: str, 
         run.model.learn(total, callback=[run.callback, timer, *callbacks], log_interval=None)
         sps = run.model.num_timesteps / (time.perf_counter() - start)
         guard.remove()
+        if episodes is not None:
+            episodes += [(int(r["step"]), float(r["return"])) for r in read_csv(f"{tmp}/run/episodes.csv")]
         return Run(sps, final_return(run.model), timer.collect, timer.update)
 
 
@@ -201,7 +205,8 @@ WINDOWS = 5  # the learning curve: mean return per fifth of the run
 
 
 class EpisodeRecorder(BaseCallback):
-    """(env step, return) of every finished episode, from the ``info["episode"]`` both sides' envs report."""
+    """(env step, return) of every finished episode of vanilla SB3, from the ``info["episode"]`` its
+    ``VecMonitor`` reports (our side logs its episodes itself: ``run_ours(episodes=...)``)."""
 
     def __init__(self):
         super().__init__()
@@ -235,7 +240,7 @@ def learning_curve(side: str, overrides: list[str], seed: int, steps: int, game:
     if side == "vanilla SB3":
         run = run_vanilla(load_config(*overrides)["agent"], steps, seed, "cpu", games=(game,), callbacks=(recorder,))
     else:
-        run = run_ours(overrides, steps, seed, "cpu", env=game, callbacks=(recorder,))
+        run = run_ours(overrides, steps, seed, "cpu", env=game, episodes=recorder.episodes)
     ends, returns = zip(*recorder.episodes, strict=True) if recorder.episodes else ((), ())
     means = window_means(list(ends), list(returns), 0, steps, WINDOWS)
     return Curve(steps, [float("nan") if m is None else m for m in means], run.final_return)

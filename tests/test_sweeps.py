@@ -102,11 +102,10 @@ def _dqn(double_q: bool):
     ref.policy.optimizer.load_state_dict(ours.policy.optimizer.state_dict())
     rng = np.random.default_rng(0)
     for _ in range(200):
-        obs = rng.random((1, 10, 10, 10)) < 0.1
-        for model in (ours, ref):
-            model.replay_buffer.add(obs, rng.random((1, 10, 10, 10)) < 0.1, np.array([rng.integers(6)]),
-                                    np.array([rng.random()]), np.array([rng.random() < 0.1]), [{}])
-    ref.replay_buffer = copy.deepcopy(ours.replay_buffer)
+        ours.replay_buffer.add(*(torch.as_tensor(x) for x in (
+            rng.random((1, 10, 10, 10)) < 0.1, rng.random((1, 10, 10, 10)) < 0.1, [rng.integers(6)],
+            [rng.random()], [float(rng.random() < 0.1)])))
+    ref.replay_buffer = copy.deepcopy(ours.replay_buffer)  # SB3's train() sampling our device buffer
     for model in (ours, ref):
         model._setup_learn(1000)
     return ours, ref
@@ -115,7 +114,7 @@ def _dqn(double_q: bool):
 def test_our_dqn_update_is_sb3s_and_double_q_differs():
     ours, ref = _dqn(double_q=False)
     for model in (ours, ref):
-        np.random.seed(1)
+        torch.manual_seed(1)
         model.train(gradient_steps=20, batch_size=16)
     assert all(torch.equal(a, b) for a, b in zip(ours.policy.parameters(), ref.policy.parameters(), strict=True))
     double, ref = _dqn(double_q=True)
@@ -124,7 +123,7 @@ def test_our_dqn_update_is_sb3s_and_double_q_differs():
             p.add_(0.5 * torch.randn_like(p))
         ref.q_net_target.load_state_dict(double.q_net_target.state_dict())
     for model in (double, ref):
-        np.random.seed(1)
+        torch.manual_seed(1)
         model.train(gradient_steps=1, batch_size=16)
     assert not all(torch.equal(a, b) for a, b in zip(double.policy.parameters(), ref.policy.parameters(),
                                                      strict=True))

@@ -1,21 +1,29 @@
-"""Stable-Baselines3 ``VecEnv`` over a gymnasium vector env with same-step autoreset.
+"""The agents' vector env: SB3's ``VecEnv`` over a gymnasium vector env, handing torch tensors on the agent's device.
 
-It turns gymnasium's batched infos into SB3's list of dicts (``terminal_observation``,
-``TimeLimit.truncated``), records episode returns and lengths like ``VecMonitor`` (``info["episode"]``),
-and follows the curriculum's task fields (``task_id``, ``task_name``, ``task_cycle``, ``task_visit``) so that
-agents see task switches without importing ``envs``. A vector env without those fields is one task.
+``step(actions)`` takes the actions as a tensor and returns ``(obs, rewards, dones, info)``: observations in the
+env's own dtype (MinAtar's bool, ALE's uint8; the policy casts them), rewards float32 and ``dones`` bool, all on
+the agent's device, and a :class:`StepInfo` instead of SB3's list of per-env dicts. With the torch MinAtar backend
+nothing crosses to the host in a step; numpy envs (ALE, CartPole, ``env.backend=minatar``) are converted once per
+step, as SB3 would do.
+
+* **Episodes** are counted on the device (:class:`EpisodeTracker`) and handed to the host in blocks
+  (``episodes.flush()``, at rollout ends and log rows), so logging never synchronizes per step.
+* **Task switches** come from the curriculum's task fields (``task_id``, ``task_name``, ``task_cycle``,
+  ``task_visit``, host values), so agents see them without importing ``envs``; a vector env without them is one
+  task.
 """
 
 from __future__ import annotations
 
 import pickle
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium.vector import VectorEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -33,56 +41,140 @@ class TaskInfo:
                    int(infos["task_cycle"][0]))
 
 
-class GymnasiumVecEnv(VecEnv):
-    """Adapts ``venv`` (a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode) to SB3."""
+@dataclass
+class StepInfo:
+    """What a step tells beyond ``(obs, rewards, dones)``, as tensors on the agent's device.
 
-    def __init__(self, venv: VectorEnv):
+    :param truncated: envs whose episode was cut (time limit, stall guard, task switch), not ended by the game:
+        their return is bootstrapped from ``final_obs``.
+    :param final_obs: the last observation of every env whose episode ended (rows of the others are meaningless).
+    :param may_truncate: a host flag, false when no env can have been truncated in this step (nothing to
+        bootstrap); true at task switches and for envs with episode caps.
+    """
+
+    terminated: Tensor
+    truncated: Tensor
+    final_obs: Tensor
+    may_truncate: bool
+
+
+@dataclass(frozen=True)
+class Episode:
+    step: int
+    task: TaskInfo
+    ret: float
+    length: int
+
+
+class EpisodeTracker:
+    """Returns and lengths of the episodes in flight, on the device; finished ones wait there until :meth:`flush`."""
+
+    def __init__(self, num_envs: int, device: torch.device):
+        self.returns = torch.zeros(num_envs, dtype=torch.float64, device=device)
+        self.lengths = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self._pending: list[tuple[int, TaskInfo, Tensor, Tensor, Tensor]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def step(self, rewards: Tensor, dones: Tensor, step: int, task: TaskInfo) -> None:
+        self.returns += rewards
+        self.lengths += 1
+        self._pending.append((step, task, dones, self.returns.clone(), self.lengths.clone()))
+        self.returns.masked_fill_(dones, 0.0)
+        self.lengths.masked_fill_(dones, 0)
+
+    def flush(self) -> list[Episode]:
+        """The episodes finished since the last flush, in step order then env order (one copy to the host)."""
+        if not self._pending:
+            return []
+        steps, tasks, dones, returns, lengths = zip(*self._pending, strict=True)
+        self._pending = []
+        dones, returns, lengths = (torch.stack(x).cpu().numpy() for x in (dones, returns, lengths))
+        ended = zip(*np.nonzero(dones), strict=True)
+        return [Episode(steps[t], tasks[t], float(returns[t, i]), int(lengths[t, i])) for t, i in ended]
+
+    def reset(self) -> None:
+        self.returns.zero_()
+        self.lengths.zero_()
+        self._pending = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"returns": self.returns.cpu(), "lengths": self.lengths.cpu(),
+                "pending": [(s, t, d.cpu(), r.cpu(), n.cpu()) for s, t, d, r, n in self._pending]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = self.returns.device
+        self.returns, self.lengths = state["returns"].to(device), state["lengths"].to(device)
+        self._pending = [(s, t, d.to(device), r.to(device), n.to(device)) for s, t, d, r, n in state["pending"]]
+
+
+class GymnasiumVecEnv(VecEnv):
+    """Adapts ``venv`` (a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode) to the agents.
+
+    :param device: where observations, rewards and flags are handed out (the agent's device).
+    """
+
+    def __init__(self, venv: VectorEnv, device: str | torch.device = "cpu"):
         self.venv = venv
+        self.device = torch.device(device)
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
-        self._returns = np.zeros(self.num_envs, dtype=np.float64)
-        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self._actions: np.ndarray | None = None
-        self._t0 = time.time()
+        self.episodes = EpisodeTracker(self.num_envs, self.device)
+        self.num_timesteps = 0  # env steps (all sub-envs) so far; the agent sets it when it starts learning
+        self._actions: Tensor | None = None
+        self._truncates = bool(getattr(venv, "truncates", True))
         self.task = TaskInfo(0, 0, "task", 0)
         self.previous_task = self.task
         self.task_switched = False
 
-    def reset(self) -> np.ndarray:
+    # -- conversion ----------------------------------------------------------------------------------------------
+    def to_tensor(self, x: Any, dtype: torch.dtype | None = None) -> Tensor:
+        return torch.as_tensor(x, device=self.device, dtype=dtype)
+
+    def _for_env(self, actions: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """Actions in the form the wrapped env takes: tensors for a tensor env, numpy arrays for a numpy one."""
+        if getattr(self.venv, "device", None) is not None and isinstance(actions, Tensor):  # a torch env
+            return actions
+        return actions.cpu().numpy() if isinstance(actions, Tensor) else np.asarray(actions)
+
+    # -- the VecEnv interface --------------------------------------------------------------------------------------
+    def reset(self) -> Tensor:
         obs, infos = self.venv.reset(seed=self._seeds[0])
         self._reset_seeds()
-        self._returns[:] = 0
-        self._lengths[:] = 0
+        self.episodes.reset()
         self.task = self.previous_task = TaskInfo.from_infos(infos)
         self.task_switched = False
-        return obs
+        return self.to_tensor(obs)
 
-    def step_async(self, actions: np.ndarray) -> None:
+    def step_async(self, actions: Tensor | np.ndarray) -> None:
         self._actions = actions
 
-    def step_wait(self):
-        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
+    def step_wait(self) -> tuple[Tensor, Tensor, Tensor, StepInfo]:
+        obs, rewards, terminated, truncated, infos = self.venv.step(self._for_env(self._actions))
+        self.num_timesteps += self.num_envs
+        # numpy flags are on the host already: bootstrap only when something was cut; tensors stay on the device
+        host_truncated = bool((truncated & ~terminated).any()) if isinstance(truncated, np.ndarray) else None
+        obs = self.to_tensor(obs)
+        rewards = self.to_tensor(rewards, torch.float32)
+        terminated, truncated = self.to_tensor(terminated, torch.bool), self.to_tensor(truncated, torch.bool)
         dones = terminated | truncated
-        self._returns += rewards
-        self._lengths += 1
-        out: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        ended = np.flatnonzero(dones)
-        if ended.size:
-            final_obs = infos["final_obs"]
-            elapsed = round(time.time() - self._t0, 6)
-            for i in ended:
-                out[i] = {
-                    "terminal_observation": final_obs[i],
-                    "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-                    "episode": {"r": float(self._returns[i]), "l": int(self._lengths[i]), "t": elapsed},
-                    "task": self.task,
-                }
-            self._returns[ended] = 0
-            self._lengths[ended] = 0
+        final_obs = infos.get("final_obs")
+        if isinstance(final_obs, Tensor):
+            final_obs = final_obs.to(self.device)
+        elif final_obs is not None:  # numpy envs: an object array, filled where "_final_obs"
+            rows = final_obs
+            final_obs = obs.clone()
+            for i in np.flatnonzero(infos["_final_obs"]):
+                final_obs[i] = self.to_tensor(rows[i])
+        else:
+            final_obs = obs
         new_task = TaskInfo.from_infos(infos, self.task)
         self.task_switched = new_task != self.task
+        may_truncate = host_truncated if host_truncated is not None else self.task_switched or self._truncates
+        self.episodes.step(rewards, dones, self.num_timesteps, self.task)  # episodes belong to the task they ran in
         if self.task_switched:
             self.previous_task, self.task = self.task, new_task
-        return obs, rewards.astype(np.float32), dones, out
+        return obs, rewards, dones, StepInfo(terminated, truncated & ~terminated, final_obs, may_truncate)
 
     def close(self) -> None:
         self.venv.close()
@@ -95,24 +187,24 @@ class GymnasiumVecEnv(VecEnv):
             venv, position = pickle.dumps(self.venv), None
         except (TypeError, pickle.PicklingError, AttributeError):
             venv, position = None, self.venv.position() if hasattr(self.venv, "position") else None
-        return {"venv": venv, "position": position, "returns": self._returns.copy(),
-                "lengths": self._lengths.copy(), "task": self.task, "previous_task": self.previous_task,
-                "task_switched": self.task_switched}
+        return {"venv": venv, "position": position, "episodes": self.episodes.state_dict(), "task": self.task,
+                "previous_task": self.previous_task, "task_switched": self.task_switched,
+                "num_timesteps": self.num_timesteps}
 
-    def load_state_dict(self, state: dict[str, Any]) -> np.ndarray | None:
+    def load_state_dict(self, state: dict[str, Any]) -> Tensor | None:
         """Restore; returns the new first observations when the env was re-seeded instead (else ``None``)."""
         self.task, self.previous_task = state["task"], state["previous_task"]
         self.task_switched = state["task_switched"]
+        self.num_timesteps = state["num_timesteps"]
         if state["venv"] is not None:
             self.venv.close()
             self.venv = pickle.loads(state["venv"])
-            self._returns, self._lengths = state["returns"].copy(), state["lengths"].copy()
+            self.episodes.load_state_dict(state["episodes"])
             return None
-        self._returns[:] = 0  # re-seeded: every episode starts again
-        self._lengths[:] = 0
+        self.episodes.reset()  # re-seeded: every episode starts again
         if state["position"] is None:
             return self.reset()
-        return self.venv.restore_position(state["position"])
+        return self.to_tensor(self.venv.restore_position(state["position"]))
 
     # SB3's VecEnv interface for per-sub-env access; the batched env has no sub-env objects.
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:

@@ -26,7 +26,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from agents.algorithms.vec_env import TaskInfo
+from agents.algorithms.vec_env import GymnasiumVecEnv, TaskInfo
 from agents.run.logs import CSVLog
 
 EVAL_COLUMNS = ("step", "task_visit", "eval_task_id", "eval_task_name", "episodes", "return_mean", "return_std",
@@ -34,24 +34,25 @@ EVAL_COLUMNS = ("step", "task_visit", "eval_task_id", "eval_task_name", "episode
 
 
 def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int, seed: int,
-             deterministic: bool) -> dict[str, Any]:
-    """Mean return of up to ``episodes`` episodes of ``model`` on ``env`` (reset with ``seed``)."""
-    obs, _ = env.reset(seed=seed)
-    returns = np.zeros(env.num_envs)
-    lengths = np.zeros(env.num_envs, dtype=np.int64)
+             deterministic: bool, check_every: int = 16) -> dict[str, Any]:
+    """Mean return of up to ``episodes`` episodes of ``model`` on ``env`` (reset with ``seed``).
+
+    The env is stepped as the agent's training env is (tensors on the agent's device, :meth:`act`); finished
+    episodes are read every ``check_every`` steps, so a GPU run waits for the host once per block, not per step.
+    """
+    venv = GymnasiumVecEnv(env, model.device)
+    venv.seed(seed)
+    obs = venv.reset()
     done_returns: list[float] = []
     done_lengths: list[int] = []
-    for _ in range(max_steps):
-        actions, _ = model.predict(obs, deterministic=deterministic)
-        obs, rewards, terminated, truncated, _ = env.step(actions)
-        returns += rewards
-        lengths += 1
-        for i in np.flatnonzero(terminated | truncated):
-            done_returns.append(float(returns[i]))
-            done_lengths.append(int(lengths[i]))
-            returns[i], lengths[i] = 0.0, 0
-        if len(done_returns) >= episodes:
-            break
+    for step in range(1, max_steps + 1):
+        obs, _, _, _ = venv.step(model.act(obs, deterministic=deterministic))
+        if step % check_every == 0 or step == max_steps:
+            for episode in venv.episodes.flush():
+                done_returns.append(episode.ret)
+                done_lengths.append(episode.length)
+            if len(done_returns) >= episodes:
+                break
     done_returns, done_lengths = done_returns[:episodes], done_lengths[:episodes]
     return {"episodes": len(done_returns),
             "return_mean": float(np.mean(done_returns)) if done_returns else None,

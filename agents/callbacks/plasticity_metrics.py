@@ -20,6 +20,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
+from agents.algorithms.buffers import torch_dtype
 from agents.algorithms.vec_env import TaskInfo, unwrap
 from agents.run.logs import CSVLog
 from plasticity.metrics import MetricSuite, churn, gradient_norms, update_size
@@ -48,7 +49,7 @@ class PlasticityMetrics(BaseCallback):
         self.n_actions = int(self.model.action_space.n)
         self.suite = MetricSuite(output_module(policy.outputs, policy.trained_module()), **self.suite_options)
         space = self.model.observation_space
-        self.buffer = np.zeros((self.probe_size, *space.shape), dtype=space.dtype)
+        self.buffer = torch.zeros((self.probe_size, *space.shape), dtype=torch_dtype(space), device=self.model.device)
         self.filled = self.cursor = 0
         self.log = CSVLog(self.run_dir / "plasticity.csv", PLASTICITY_COLUMNS)
         self.env = unwrap(self.model.get_env())
@@ -57,7 +58,7 @@ class PlasticityMetrics(BaseCallback):
         self._last = self._last_expensive = self.num_timesteps
         resume = getattr(self, "_resume", None)
         if resume is not None:
-            self.buffer[:] = resume["buffer"]
+            self.buffer.copy_(torch.as_tensor(resume["buffer"]))
             self.cursor, self.filled = resume["cursor"], resume["filled"]
             self._rng.bit_generator.state = resume["rng"]
             self._last, self._last_expensive = resume["last"], resume["last_expensive"]
@@ -65,7 +66,7 @@ class PlasticityMetrics(BaseCallback):
             self.suite.initial = {k: t.to(self.model.device) for k, t in resume["initial"].items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"buffer": self.buffer.copy(), "cursor": self.cursor, "filled": self.filled,
+        return {"buffer": self.buffer.cpu(), "cursor": self.cursor, "filled": self.filled,
                 "rng": self._rng.bit_generator.state, "last": self._last, "last_expensive": self._last_expensive,
                 "pending": self._pending, "initial": {k: t.cpu() for k, t in self.suite.initial.items()}}
 
@@ -73,14 +74,14 @@ class PlasticityMetrics(BaseCallback):
         self._resume = state
 
     def probe(self) -> torch.Tensor:
-        return torch.as_tensor(self.buffer[: self.filled], device=self.model.device).float()
+        return self.buffer[: self.filled].float()
 
     # -- collection and cadence -----------------------------------------------------------------------------
     def _on_step(self) -> bool:
         obs = self.locals.get("new_obs")
-        if obs is not None:
+        if obs is not None:  # two random envs' observations per step (device copies; the indices are drawn here)
             for i in self._rng.choice(len(obs), size=min(2, len(obs)), replace=False):
-                self.buffer[self.cursor] = obs[i]
+                self.buffer[self.cursor] = obs[int(i)]
                 self.cursor = (self.cursor + 1) % self.probe_size
                 self.filled = min(self.filled + 1, self.probe_size)
         if self.every and self.num_timesteps - self._last >= self.every and self.filled >= min(64, self.probe_size):

@@ -1,4 +1,9 @@
-"""SB3 callbacks shared by every agent: run logs, the console, and task-switch events."""
+"""The run's logs and task-switch events, shared by every agent: metrics rows, episodes, tasks, the console.
+
+Episodes are counted on the device by the env (:class:`agents.algorithms.vec_env.EpisodeTracker`) and read here
+in blocks: at every rollout end and start, at task switches and every ``FLUSH_EVERY`` vector steps — never once per
+step — so a run on the GPU does not wait for the host.
+"""
 
 from __future__ import annotations
 
@@ -69,33 +74,44 @@ class RunLogger(BaseCallback):
         self.tasks.append({"task_visit": task.visit, "task_id": task.task_id, "task_name": task.name,
                            "task_cycle": task.cycle, "start_step": self.num_timesteps})
 
+    FLUSH_EVERY = 64  # vector steps between episode reads when rollouts are short (DQN: one step per rollout)
+
+    def _record_episodes(self) -> None:
+        """Read the episodes finished since the last call from the env (one copy from the device)."""
+        for episode in self.env.episodes.flush():
+            task = episode.task
+            self.episodes.append({"step": episode.step, "task_visit": task.visit, "task_id": task.task_id,
+                                  "task_name": task.name, "task_cycle": task.cycle, "return": episode.ret,
+                                  "length": episode.length})
+            self._returns.append(episode.ret)
+            self._lengths.append(episode.length)
+            self.model.ep_info_buffer.append({"r": episode.ret, "l": episode.length})
+
     def _on_step(self) -> bool:
         self.console.advance(self.training_env.num_envs)
-        for info in self.locals["infos"]:
-            episode = info.get("episode")
-            if episode is None:
-                continue
-            task: TaskInfo = info.get("task", self.env.task)
-            self.episodes.append({"step": self.num_timesteps, "task_visit": task.visit,
-                                  "task_id": task.task_id, "task_name": task.name, "task_cycle": task.cycle,
-                                  "return": episode["r"], "length": episode["l"]})
-            self._returns.append(episode["r"])
-            self._lengths.append(episode["l"])
         if self.env.task_switched:
             old, new = self.env.previous_task, self.env.task
+            self._record_episodes()
             self._dump(old, measure_sps=False)
             self._record_visit(new)
             self.console.message(f"task switch at step {self.num_timesteps:,}: {old.name} -> {new.name} "
                                  f"(visit {new.visit}, cycle {new.cycle})")
             for handler in self.on_switch:
                 handler(old, new, self.num_timesteps)
+        elif len(self.env.episodes) >= self.FLUSH_EVERY:
+            self._record_episodes()
         return True
 
+    def _on_rollout_end(self) -> None:
+        self._record_episodes()
+
     def _on_rollout_start(self) -> None:
+        self._record_episodes()
         if self.num_timesteps - self._last_step >= self.log_every:
             self._dump(self.env.task)
 
     def _on_training_end(self) -> None:
+        self._record_episodes()
         if self.num_timesteps > self._last_step:
             self._dump(self.env.task)
         self.episodes.close()

@@ -175,9 +175,9 @@ PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_
             "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm", "normalize_advantage", "target_kl",
             "adam_eps", "fused_optimizer", "share_features_extractor", "network")
 DQN_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "buffer_size", "learning_starts", "batch_size", "tau",
-            "gamma", "train_freq", "gradient_steps", "target_update_interval", "exploration_initial_eps",
-            "exploration_final_eps", "exploration_steps", "max_grad_norm", "optimize_memory_usage", "adam_eps",
-            "double_q", "fused_optimizer", "network")
+            "gamma", "train_freq", "gradient_steps", "replay_ratio", "target_update_interval",
+            "exploration_initial_eps", "exploration_final_eps", "exploration_steps", "max_grad_norm",
+            "optimize_memory_usage", "adam_eps", "double_q", "fused_optimizer", "network")
 
 
 def _agent(agent: Mapping[str, Any]) -> None:
@@ -213,7 +213,17 @@ def _agent(agent: Mapping[str, Any]) -> None:
         for k in ("exploration_initial_eps", "exploration_final_eps"):
             number(agent.get(k), f"agent.{k}", 0.0, 1.0)
         boolean(agent.get("optimize_memory_usage", False), "agent.optimize_memory_usage")
+        if agent.get("optimize_memory_usage"):
+            raise ConfigError("agent.optimize_memory_usage", True, "is not offered (the device replay buffer keeps "
+                              "observations in their own dtype: bool for MinAtar); valid choices: false")
         boolean(agent.get("double_q", False), "agent.double_q")
+        number(agent.get("replay_ratio"), "agent.replay_ratio", 0.0, low_open=True, optional=True)
+        if agent.get("replay_ratio") is not None:
+            from agents.algorithms.schedule import replay_schedule
+            try:
+                replay_schedule(float(agent["replay_ratio"]), int(agent["n_envs"]))
+            except ValueError as err:
+                raise ConfigError("agent.replay_ratio", agent["replay_ratio"], str(err).split(": ", 1)[-1]) from None
     net = dict(agent.get("network") or {})
     keys(net, "agent.network", ("type", "features_dim", "filters", "hidden", "separate"))
     boolean(net.get("separate", False), "agent.network.separate")
@@ -400,6 +410,49 @@ def _device(device: Any) -> None:
             raise ConfigError("device", device, f"only {torch.cuda.device_count()} GPU(s) here")
 
 
+# -- memory ---------------------------------------------------------------------------------------------------
+def observation_bytes(env: Mapping[str, Any]) -> int:
+    """Bytes of one observation as the buffers store it (MinAtar bool, ALE uint8 frames, CartPole float32)."""
+    kind = env.get("kind", "minatar")
+    if kind == "minatar":
+        return 10 * 10 * 10
+    if kind == "ale":
+        return int(env.get("stack_num") or 4) * 84 * 84
+    return 4 * 4
+
+
+def _available_bytes(device: str) -> int | None:
+    """Free memory where the buffers will live (``None``: unknown, not checked)."""
+    if device.startswith("cuda") or device == "auto":
+        import torch
+        if torch.cuda.is_available():
+            return int(torch.cuda.mem_get_info(int(device[5:] or 0) if device.startswith("cuda:") else 0)[0])
+        if device != "auto":
+            return None
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _memory(cfg: Mapping[str, Any]) -> None:
+    """The rollout / replay buffer must fit where it lives (the agent's device) before anything starts."""
+    agent, obs = cfg["agent"], observation_bytes(cfg["env"])
+    if agent.get("name") == "dqn":
+        key, value, what = "agent.buffer_size", agent["buffer_size"], "replay buffer"
+        need = int(agent["buffer_size"]) * (2 * obs + 16)
+    else:
+        key, value, what = "agent.n_envs", agent["n_envs"], f"rollout buffer (n_envs × n_steps = " \
+            f"{int(agent['n_envs']) * int(agent['n_steps']):,} transitions)"
+        need = int(agent["n_envs"]) * int(agent["n_steps"]) * (obs + 28)
+    free = _available_bytes(str(cfg.get("device", "auto")))
+    if free is not None and need > 0.9 * free:
+        raise ConfigError(key, value, f"the {what} needs {need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free "
+                          f"where it would live (device={cfg.get('device', 'auto')}); make it smaller")
+
+
 def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None) -> None:
     """Check a resolved run config (its arm settings merged); raise :class:`ConfigError` on the first problem.
 
@@ -420,3 +473,4 @@ def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None
     _env(cfg["env"])
     _method(cfg["method"], cfg["agent"])
     _device(cfg.get("device", "auto"))
+    _memory(cfg)

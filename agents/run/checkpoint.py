@@ -73,30 +73,6 @@ def set_rng_state(model: Any, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
-
-
-def replay_buffer_state(buffer: Any) -> dict[str, Any]:
-    """The filled part of an SB3 replay buffer; bool arrays bit-packed (MinAtar observations: 8× smaller)."""
-    size = buffer.buffer_size if buffer.full else buffer.pos
-    arrays = {}
-    for name in REPLAY_ARRAYS:
-        array = getattr(buffer, name, None)
-        if array is None:
-            continue
-        part = array[:size]
-        arrays[name] = (np.packbits(part, axis=-1), part.shape) if part.dtype == bool else (part.copy(), None)
-    return {"pos": buffer.pos, "full": buffer.full, "size": size, "arrays": arrays}
-
-
-def load_replay_buffer_state(buffer: Any, state: dict[str, Any]) -> None:
-    size = state["size"]
-    for name, (data, shape) in state["arrays"].items():
-        target = getattr(buffer, name)
-        target[:size] = np.unpackbits(data, axis=-1, count=shape[-1]).astype(bool) if shape is not None else data
-    buffer.pos, buffer.full = state["pos"], state["full"]
-
-
 def capture(run: Any, reason: str, replay_buffer: bool = True) -> dict[str, Any]:
     """Everything needed to continue ``run`` (an ``agents.runner.Run``) exactly."""
     model = run.model
@@ -106,7 +82,7 @@ def capture(run: Any, reason: str, replay_buffer: bool = True) -> dict[str, Any]
         "policy": model.policy.state_dict(), "injections": int(getattr(model.policy, "injections", 0)),
         "optimizer": model.policy.optimizer.state_dict(),
         "algorithm": {a: getattr(model, a) for a in ALGORITHM_ATTRIBUTES if hasattr(model, a)},
-        "replay_buffer": replay_buffer_state(model.replay_buffer)
+        "replay_buffer": model.replay_buffer.state_dict()
         if replay_buffer and getattr(model, "replay_buffer", None) is not None else None,
         "unit_method": run.method.unit_method.state_dict() if run.method.unit_method is not None else None,
         "logger": {"name_to_value": dict(logger.name_to_value), "name_to_count": dict(logger.name_to_count),
@@ -146,7 +122,7 @@ def restore(run: Any, path: Path) -> dict[str, Any]:
     for name, value in state["algorithm"].items():
         setattr(model, name, value)
     if state["replay_buffer"] is not None:
-        load_replay_buffer_state(model.replay_buffer, state["replay_buffer"])
+        model.replay_buffer.load_state_dict(state["replay_buffer"])
     if hasattr(model, "_create_aliases"):  # DQN: q_net / q_net_target aliases of the policy's modules
         model._create_aliases()
     if state["unit_method"] is not None:
@@ -158,7 +134,7 @@ def restore(run: Any, path: Path) -> dict[str, Any]:
     reseeded = run.env.load_state_dict(state["env"])
     if reseeded is not None:  # an env that could not be saved restarted its episodes (the re-seeding rule)
         model._last_obs = reseeded
-        model._last_episode_starts = np.ones(run.env.num_envs, dtype=bool)
+        model._last_episode_starts = torch.ones(run.env.num_envs, dtype=torch.bool, device=model.device)
     for name, cb in run.stateful_callbacks().items():
         cb.load_state_dict(state["callbacks"][name])
     for name, size in state["logs"].items():
@@ -200,6 +176,8 @@ class Checkpointer(BaseCallback):
 
     def save(self, reason: str) -> Path:
         from agents.run.status import write_status
+        if self.run.guard is not None:
+            self.run.guard.check()  # never checkpoint a non-finite state (a deferred check reads it here)
         self._last = self.model.num_timesteps
         self._switched = False
         path = save(self.run, reason, self.keep, self.replay_buffer)

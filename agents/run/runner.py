@@ -1,7 +1,7 @@
 """One training run from a resolved config: env, agent, logs, checkpoints, resume, summary.
 
 The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnostic: it receives a
-``make_env(env_cfg, num_envs, seed)`` factory returning a gymnasium vector env, so ``agents`` never imports
+``make_env(env_cfg, num_envs, seed, device)`` factory returning a gymnasium vector env, so ``agents`` never imports
 ``envs``. :func:`run` validates the config, resumes from the run directory's latest checkpoint when there is
 one (or from ``resume=<dir>``), guards against non-finite values and keeps ``status.json`` up to date. A run
 directory holds::
@@ -48,7 +48,7 @@ from agents.run.logs import MetricsCSV
 from agents.run.status import read_status, write_status
 from agents.run.summary import print_summary, summarize
 
-EnvFactory = Callable[[Mapping[str, Any], int, int], VectorEnv]
+EnvFactory = Callable[[Mapping[str, Any], int, int, str], VectorEnv]  # (env config, num_envs, seed, device)
 
 
 def resolve_device(name: str) -> str:
@@ -78,6 +78,7 @@ class Run:
     evaluator: EvalCallback | None = None
     metrics: PlasticityMetrics | None = None
     checkpointer: Checkpointer | None = None
+    guard: NonFiniteGuard | None = None
 
     def stateful_callbacks(self) -> dict[str, Any]:
         named = {"run_logger": self.run_logger, "evaluator": self.evaluator, "metrics": self.metrics,
@@ -95,11 +96,11 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
     seed = int(cfg["seed"])
     agent_cfg = cfg["agent"]
 
-    venv = make_env(cfg["env"], int(agent_cfg["n_envs"]), seed)
+    venv = make_env(cfg["env"], int(agent_cfg["n_envs"]), seed, device)
     total = cfg.get("total_timesteps") or getattr(venv, "total_steps", None)
     if not total:
         raise ValueError("total_timesteps is not set and the env has no schedule length; set total_timesteps")
-    env = GymnasiumVecEnv(venv)
+    env = GymnasiumVecEnv(venv, device)
     method = build_method(cfg["method"])
     model = make_agent(agent_cfg, env, method, int(total), seed=seed, device=device)
     logger = configure(str(run_dir / "tb"), ["tensorboard"])
@@ -203,12 +204,13 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
         restored = restore(run, checkpoint)
         purge_tensorboard(model, restored["step"])
     write_status(run.run_dir, "running", step=int(model.num_timesteps))
-    guard = NonFiniteGuard(model.policy, model.policy.optimizer, lambda: model.num_timesteps)
+    guard = run.guard = NonFiniteGuard(model.policy, model.policy.optimizer, lambda: model.num_timesteps)
     run.checkpointer.install_signal_handlers()
     start, start_step = time.time(), model.num_timesteps
     try:
         model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=run.callback, log_interval=None,
                     reset_num_timesteps=checkpoint is None)
+        guard.check()  # a deferred (CUDA) check: before the final checkpoint
     except NonFiniteError as err:
         write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=str(err))
         raise SystemExit(f"error: {err}") from None
