@@ -1,9 +1,10 @@
 """Rollout and replay buffers whose arrays are tensors on the agent's device, filled from tensors.
 
 * :class:`DeviceRolloutBuffer` is SB3's ``RolloutBuffer`` (same ``add``/``get`` contract, same GAE, same
-  minibatches: the permutation is SB3's ``np.random.permutation`` over its env-major flattening), with the
-  observations kept in the env's dtype (MinAtar's bool: 32× less memory and copying than SB3's float32) and
-  minibatches gathered on the device — no numpy array and no host↔device copy but one index per rollout.
+  minibatches: the permutation is SB3's ``np.random.permutation`` over its env-major flattening, float32
+  observations) with its arrays on the device and minibatches gathered there — no numpy array and no host↔device
+  copy but one index per rollout. (Observations stored as float32 are converted once, when stored; kept as bool
+  they were converted again in every epoch, which made a PPO update 8 % slower on the CPU.)
 * :class:`DeviceReplayBuffer` is SB3's ``ReplayBuffer`` with ``handle_timeout_termination`` (a truncated episode
   is stored as not done, so its target bootstraps), observations in the env's dtype, sampled with torch's
   generator on the device. ``optimize_memory_usage`` is not offered.
@@ -36,8 +37,7 @@ class DeviceRolloutBuffer(RolloutBuffer):
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.gae_lambda, self.gamma = gae_lambda, gamma
         shape = (self.buffer_size, self.n_envs)
-        self.observations = torch.zeros((*shape, *self.obs_shape), dtype=torch_dtype(observation_space),
-                                        device=self.device)
+        self.observations = torch.zeros((*shape, *self.obs_shape), dtype=torch.float32, device=self.device)
         self.actions = torch.zeros((*shape, self.action_dim), dtype=torch.float32, device=self.device)
         for name in ("rewards", "returns", "episode_starts", "values", "log_probs", "advantages"):
             setattr(self, name, torch.zeros(shape, dtype=torch.float32, device=self.device))

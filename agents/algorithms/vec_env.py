@@ -67,46 +67,53 @@ class Episode:
 
 
 class EpisodeTracker:
-    """Returns and lengths of the episodes in flight, on the device; finished ones wait there until :meth:`flush`."""
+    """Episode returns and lengths from the steps' reward and done tensors, computed when read.
+
+    A step only keeps references to its ``rewards`` and ``dones`` tensors (no device work); :meth:`flush` copies the
+    block to the host once and walks it there, carrying the episodes in flight from block to block.
+    """
 
     def __init__(self, num_envs: int, device: torch.device):
-        self.returns = torch.zeros(num_envs, dtype=torch.float64, device=device)
-        self.lengths = torch.zeros(num_envs, dtype=torch.long, device=device)
-        self._pending: list[tuple[int, TaskInfo, Tensor, Tensor, Tensor]] = []
+        self.returns = np.zeros(num_envs, dtype=np.float64)  # of the episodes in flight, up to the last flush
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self._pending: list[tuple[int, TaskInfo, Tensor, Tensor]] = []
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def step(self, rewards: Tensor, dones: Tensor, step: int, task: TaskInfo) -> None:
-        self.returns += rewards
-        self.lengths += 1
-        self._pending.append((step, task, dones, self.returns.clone(), self.lengths.clone()))
-        self.returns.masked_fill_(dones, 0.0)
-        self.lengths.masked_fill_(dones, 0)
+        self._pending.append((step, task, rewards, dones))
 
     def flush(self) -> list[Episode]:
         """The episodes finished since the last flush, in step order then env order (one copy to the host)."""
         if not self._pending:
             return []
-        steps, tasks, dones, returns, lengths = zip(*self._pending, strict=True)
+        steps, tasks, rewards, dones = zip(*self._pending, strict=True)
         self._pending = []
-        dones, returns, lengths = (torch.stack(x).cpu().numpy() for x in (dones, returns, lengths))
-        ended = zip(*np.nonzero(dones), strict=True)
-        return [Episode(steps[t], tasks[t], float(returns[t, i]), int(lengths[t, i])) for t, i in ended]
+        rewards = torch.stack(rewards).double().cpu().numpy()
+        dones = torch.stack(dones).cpu().numpy()
+        out = []
+        for t in range(len(steps)):
+            self.returns += rewards[t]
+            self.lengths += 1
+            for i in np.flatnonzero(dones[t]):
+                out.append(Episode(steps[t], tasks[t], float(self.returns[i]), int(self.lengths[i])))
+            self.returns[dones[t]] = 0.0
+            self.lengths[dones[t]] = 0
+        return out
 
     def reset(self) -> None:
-        self.returns.zero_()
-        self.lengths.zero_()
+        self.returns[:] = 0
+        self.lengths[:] = 0
         self._pending = []
 
     def state_dict(self) -> dict[str, Any]:
-        return {"returns": self.returns.cpu(), "lengths": self.lengths.cpu(),
-                "pending": [(s, t, d.cpu(), r.cpu(), n.cpu()) for s, t, d, r, n in self._pending]}
+        return {"returns": self.returns.copy(), "lengths": self.lengths.copy(),
+                "pending": [(s, t, r.cpu(), d.cpu()) for s, t, r, d in self._pending]}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        device = self.returns.device
-        self.returns, self.lengths = state["returns"].to(device), state["lengths"].to(device)
-        self._pending = [(s, t, d.to(device), r.to(device), n.to(device)) for s, t, d, r, n in state["pending"]]
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.returns, self.lengths = state["returns"].copy(), state["lengths"].copy()
+        self._pending = [(s, t, r.to(device), d.to(device)) for s, t, r, d in state["pending"]]
 
 
 class GymnasiumVecEnv(VecEnv):
@@ -199,7 +206,7 @@ class GymnasiumVecEnv(VecEnv):
         if state["venv"] is not None:
             self.venv.close()
             self.venv = pickle.loads(state["venv"])
-            self.episodes.load_state_dict(state["episodes"])
+            self.episodes.load_state_dict(state["episodes"], self.device)
             return None
         self.episodes.reset()  # re-seeded: every episode starts again
         if state["position"] is None:

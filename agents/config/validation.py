@@ -412,7 +412,7 @@ def _device(device: Any) -> None:
 
 # -- memory ---------------------------------------------------------------------------------------------------
 def observation_bytes(env: Mapping[str, Any]) -> int:
-    """Bytes of one observation as the buffers store it (MinAtar bool, ALE uint8 frames, CartPole float32)."""
+    """Bytes of one observation in its own dtype (MinAtar bool, ALE uint8 frames, CartPole float32)."""
     kind = env.get("kind", "minatar")
     if kind == "minatar":
         return 10 * 10 * 10
@@ -446,7 +446,7 @@ def _memory(cfg: Mapping[str, Any]) -> None:
     else:
         key, value, what = "agent.n_envs", agent["n_envs"], f"rollout buffer (n_envs × n_steps = " \
             f"{int(agent['n_envs']) * int(agent['n_steps']):,} transitions)"
-        need = int(agent["n_envs"]) * int(agent["n_steps"]) * (obs + 28)
+        need = int(agent["n_envs"]) * int(agent["n_steps"]) * (4 * obs + 28)  # float32 observations, as SB3
     free = _available_bytes(str(cfg.get("device", "auto")))
     if free is not None and need > 0.9 * free:
         raise ConfigError(key, value, f"the {what} needs {need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free "

@@ -45,6 +45,7 @@ from agents.run.checkpoint import LOG_FILES, Checkpointer, latest_checkpoint, re
 from agents.run.console import Console
 from agents.run.guard import NonFiniteError, NonFiniteGuard
 from agents.run.logs import MetricsCSV
+from agents.run.malloc import raise_malloc_thresholds
 from agents.run.status import read_status, write_status
 from agents.run.summary import print_summary, summarize
 
@@ -92,6 +93,7 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(dict(cfg)), run_dir / "config.yaml")
     torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+    raise_malloc_thresholds()
     device = resolve_device(str(cfg.get("device", "auto")))
     seed = int(cfg["seed"])
     agent_cfg = cfg["agent"]

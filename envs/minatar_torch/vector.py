@@ -121,18 +121,24 @@ class TorchMinAtarVectorEnv(VectorEnv):
         self._last_action = executed
         reward, terminated = self.game.act(executed, u[:, 1:1 + self._n_step])
         final_obs = self.game.render()
-        self._lengths += 1
-        self._returns += reward
         truncated = torch.zeros_like(terminated)
-        if self.max_episode_steps is not None:
-            truncated = ~terminated & (self._lengths >= self.max_episode_steps)
-        if self.stall_steps is not None:
-            truncated |= ~terminated & (self._lengths >= self.stall_steps) & (self._returns < self.stall_min_return)
+        if self.max_episode_steps is not None or self.stall_steps is not None:  # episode counters only if needed
+            self._lengths += 1
+            self._returns += reward
+            if self.max_episode_steps is not None:
+                truncated = ~terminated & (self._lengths >= self.max_episode_steps)
+            if self.stall_steps is not None:
+                truncated |= ~terminated & (self._lengths >= self.stall_steps) & (self._returns < self.stall_min_return)
         ended = terminated | truncated
-        self.game.reset(ended, u[:, 1 + self._n_step:])
-        obs = self.game.render()  # the envs that did not end render as before
-        self._lengths = torch.where(ended, 0, self._lengths)
-        self._returns = torch.where(ended, 0.0, self._returns)
+        # On CUDA every step resets the ended envs by masks and renders again, so that nothing waits for the host.
+        # On the CPU a step where no episode ended (one cheap host read) skips both: the envs render as before.
+        if self.device.type != "cpu" or bool(ended.any()):
+            self.game.reset(ended, u[:, 1 + self._n_step:])
+            obs = self.game.render()
+            self._lengths.masked_fill_(ended, 0)
+            self._returns.masked_fill_(ended, 0.0)
+        else:
+            obs = final_obs
         return obs, reward, terminated, truncated, {"final_obs": final_obs, "_final_obs": ended}
 
     def set_channel_map(self, mapping: list[int] | None) -> None:
