@@ -217,3 +217,21 @@ def test_presets_run_on_cuda(name):
     opt = cls(P.param_groups(model, exclude=["5"]), lr=1e-3, **kwargs)
     train(model, opt, [(x.cuda(), y.cuda()) for x, y in batches(3)])
     assert all(p.is_cuda and torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_deep_copy_keeps_the_regularizers_and_steps_alike():
+    import copy
+
+    import plasticity
+    torch.manual_seed(0)
+    net = torch.nn.Linear(6, 4)
+    opt = plasticity.AdamO(net.parameters(), lr=1e-2, coef=0.1)
+    net2 = copy.deepcopy(net)
+    opt2 = copy.deepcopy(opt)  # its param groups hold the originals: point it at the copy's parameters
+    opt2.param_groups[0]["params"] = list(net2.parameters())
+    assert [type(r) for r in opt2.regularizers] == [type(r) for r in opt.regularizers]
+    for model, o in ((net, opt), (net2, opt2)):
+        o.zero_grad()
+        model(torch.ones(2, 6)).sum().backward()
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), net2.parameters(), strict=True))

@@ -87,6 +87,12 @@ class RegularizedAdam(torch.optim.Adam):
             for p in group["params"]:
                 self._init_regularizer_state(group, p)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch's Optimizer copies and pickles only defaults, state and param groups; the regularizers and the
+        # perturbation's step count are this optimizer's too (copy.deepcopy of an agent, pickle)
+        return {**super().__getstate__(), "regularizers": self.regularizers, "noise_std": self.noise_std,
+                "seed": self.seed, "_steps": self._steps}
+
     def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
         sd["plasticity"] = {"steps": self._steps}
