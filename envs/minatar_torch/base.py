@@ -100,11 +100,11 @@ class CanvasPool:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "buffers": []}  # a cache: not part of an env's state
 
-    def take(self) -> Tensor:
+    def take(self, zero: bool = True) -> Tensor:
         if self.enabled:
             for flat in self.buffers:
                 if _use_count(flat) == self._alone:
-                    return flat.zero_()
+                    return flat.zero_() if zero else flat
         flat = torch.zeros(self.size, dtype=torch.bool, device=self.device)
         if self.enabled and len(self.buffers) < self.keep:
             self.buffers.append(flat)
@@ -124,6 +124,9 @@ class TorchGame:
     step_draws: dict[str, int] = {}
     reset_draws: dict[str, int] = {}
     state_names: tuple[str, ...] = ()
+    # How many distinct first observations an episode can have (``None``: too many, they are rendered): a reset on
+    # the CPU copies the cached one instead of rendering every env again.
+    initial_variants: int | None = 1
 
     def __init__(self, num_envs: int, ramping: bool = True, device: str | torch.device = "cpu"):
         self.num_envs = int(num_envs)
@@ -176,6 +179,43 @@ class TorchGame:
             current = getattr(self, name)
             select = mask.view(-1, *([1] * (fresh.dim() - 1)))
             setattr(self, name, torch.where(select, fresh, current))
+
+    def initial_variant(self, u: Tensor) -> Tensor:
+        """Which of the :attr:`initial_variants` first observations a reset with draws ``u`` gives."""
+        return torch.zeros(u.shape[0], dtype=torch.long, device=self.device)
+
+    def variant_draws(self) -> Tensor:
+        """Reset draws giving each of the first observations, in order (``(variants, reset_draw_count)``)."""
+        return torch.zeros(self.initial_variants or 1, max(1, self.reset_draw_count), device=self.device)
+
+    def initial_observations(self) -> Tensor | None:
+        """The ``(variants, 10, 10, 10)`` first observations under the current channel map (cached), or ``None``."""
+        if self.initial_variants is None:
+            return None
+        key = None if self._channel_map is None else tuple(self._channel_map[0])
+        cache = self.__dict__.setdefault("_initial_cache", {})
+        if key not in cache:
+            fresh = type(self)(self.initial_variants, self.ramping, self.device)
+            fresh.set_channel_map(None if key is None else list(key))
+            fresh.reset(torch.ones(self.initial_variants, dtype=torch.bool, device=self.device), self.variant_draws())
+            cache[key] = fresh.render().clone()
+        return cache[key]
+
+    def render_after_reset(self, before: Tensor, ended: Tensor, u: Tensor) -> Tensor:
+        """The observations after resetting ``ended`` with draws ``u``, given those ``before`` (CPU): a copy with the
+        ended envs' cached first observations, or a full rendering where first observations vary too much."""
+        first = self.initial_observations()
+        if first is None:
+            return self.render()
+        flat = self._pool.take(zero=False)
+        obs = flat[:-1].view_as(before)
+        obs.copy_(before)
+        rows = ended.nonzero().squeeze(1)
+        obs[rows] = first[self.initial_variant(u[rows])]
+        return obs
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_initial_cache"}
 
     def render(self) -> Tensor:
         canvas = Canvas(self._pool.take(), self.num_envs, self._base, self._bits, self._channel_map)

@@ -41,6 +41,14 @@ class Breakout(TorchGame):
                 "pos": self.full(4), "last_x": ball_x, "last_y": self.full(3),
                 "strike": self.full(False, dtype=torch.bool), "bricks": self._wall.expand(self.num_envs, 10)}
 
+    initial_variants = 2  # the ball starts on the left or on the right
+
+    def initial_variant(self, u: Tensor) -> Tensor:
+        return randint(u[:, 0], 0, 2)
+
+    def variant_draws(self) -> Tensor:
+        return torch.tensor([[0.25], [0.75]], device=self.device)
+
     def act(self, actions: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
         self.pos = torch.where(actions == LEFT, (self.pos - 1).clamp(min=0),
                                torch.where(actions == RIGHT, (self.pos + 1).clamp(max=9), self.pos))

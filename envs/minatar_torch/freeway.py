@@ -27,6 +27,7 @@ class Freeway(TorchGame):
     step_draws = {"cars": 2 * CARS}
     reset_draws = {"cars": 2 * CARS}
     state_names = ("pos", "move_timer", "terminate_timer", "car_x", "car_timer", "car_speed")
+    initial_variants = None  # the cars' speeds and directions are drawn: 10^8 first observations
 
     def __init__(self, num_envs: int, ramping: bool = True, device: str | torch.device = "cpu"):
         self._rows = torch.arange(1, CARS + 1, device=torch.device(device))  # car i drives in row i + 1

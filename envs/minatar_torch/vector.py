@@ -131,14 +131,19 @@ class TorchMinAtarVectorEnv(VectorEnv):
                 truncated |= ~terminated & (self._lengths >= self.stall_steps) & (self._returns < self.stall_min_return)
         ended = terminated | truncated
         # On CUDA every step resets the ended envs by masks and renders again, so that nothing waits for the host.
-        # On the CPU a step where no episode ended (one cheap host read) skips both: the envs render as before.
-        if self.device.type != "cpu" or bool(ended.any()):
+        # On the CPU a step where no episode ended (one cheap host read) skips both, and the envs that ended get
+        # their game's cached first observation instead of a rendering of every env.
+        if self.device.type != "cpu":
             self.game.reset(ended, u[:, 1 + self._n_step:])
             obs = self.game.render()
-            self._lengths.masked_fill_(ended, 0)
-            self._returns.masked_fill_(ended, 0.0)
+        elif bool(ended.any()):
+            self.game.reset(ended, u[:, 1 + self._n_step:])
+            obs = self.game.render_after_reset(final_obs, ended, u[:, 1 + self._n_step:])
         else:
             obs = final_obs
+        if self.max_episode_steps is not None or self.stall_steps is not None:
+            self._lengths.masked_fill_(ended, 0)
+            self._returns.masked_fill_(ended, 0.0)
         return obs, reward, terminated, truncated, {"final_obs": final_obs, "_final_obs": ended}
 
     def set_channel_map(self, mapping: list[int] | None) -> None:
