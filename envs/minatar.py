@@ -43,6 +43,20 @@ def check_game(game: str) -> str:
     return game
 
 
+def check_vector_options(game: str, num_envs: int, sticky_action_prob: float, max_episode_steps: int | None,
+                         stall_steps: int | None) -> None:
+    """The arguments every MinAtar vector env takes (numpy and torch backends), or a one-line ``ValueError``."""
+    check_game(game)
+    if num_envs < 1:
+        raise ValueError(f"num_envs={num_envs!r} must be >= 1")
+    if not 0.0 <= sticky_action_prob <= 1.0:
+        raise ValueError(f"sticky_action_prob={sticky_action_prob!r} must be in [0, 1]")
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps={max_episode_steps!r} must be >= 1 or None")
+    if stall_steps is not None and stall_steps < 1:
+        raise ValueError(f"stall_steps={stall_steps!r} must be >= 1 or None")
+
+
 def observation_space() -> gym.spaces.Box:
     return gym.spaces.Box(low=0, high=1, shape=OBS_SHAPE, dtype=bool)
 

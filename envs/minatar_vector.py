@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.minatar import OBS_SHAPE, action_space, check_game, observation_space
+from envs.minatar import OBS_SHAPE, action_space, check_vector_options, observation_space
 from envs.minatar_games import make_batched_game
 
 
@@ -51,15 +51,7 @@ class MinAtarVectorEnv(VectorEnv):
     def __init__(self, game: str, num_envs: int, sticky_action_prob: float = 0.1, difficulty_ramping: bool = True,
                  max_episode_steps: int | None = None, vectorized: bool | None = None,
                  stall_steps: int | None = None, stall_min_return: float = 0.1):
-        check_game(game)
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs!r} must be >= 1")
-        if not 0.0 <= sticky_action_prob <= 1.0:
-            raise ValueError(f"sticky_action_prob={sticky_action_prob!r} must be in [0, 1]")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps={max_episode_steps!r} must be >= 1 or None")
-        if stall_steps is not None and stall_steps < 1:
-            raise ValueError(f"stall_steps={stall_steps!r} must be >= 1 or None")
+        check_vector_options(game, num_envs, sticky_action_prob, max_episode_steps, stall_steps)
         self.stall_steps, self.stall_min_return = stall_steps, float(stall_min_return)
         self.game = game
         self.num_envs = num_envs

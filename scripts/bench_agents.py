@@ -3,6 +3,7 @@
     python scripts/bench_agents.py                        # PPO at 64 envs and DQN at the MinAtar-paper cadence
     python scripts/bench_agents.py --agents ppo --reps 5 --device cuda
     python scripts/bench_agents.py --learning 0 1 2 3 4     # learning curves of both sides at these seeds
+    python scripts/bench_agents.py --dqn-settings 0 1 2     # DQN at the MinAtar cadence vs vectorized, learning
 
 Both sides train the same network (the MinAtar network: same modules, same initialization) with the same
 hyper-parameters (``conf/agent/*.yaml``) and the same torch thread count on the same Breakout → SpaceInvaders
@@ -249,6 +250,14 @@ def learning_curve(side: str, overrides: list[str], seed: int, steps: int, game:
 SIDES = ("vanilla SB3", "ours")
 
 
+def _curves(jobs: list[tuple], workers: int) -> list[Curve]:
+    """``learning_curve(*job)`` for every job, in ``workers`` processes when more than one."""
+    if workers <= 1:
+        return [learning_curve(*job) for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(learning_curve, *zip(*jobs, strict=True)))
+
+
 def learning(agent: str, seeds: list[int], steps: int | None = None, workers: int = 1,
              overrides: list[str] | None = None) -> dict[str, list[Curve]]:
     """Learning curves per side and seed, same seeds and hyper-parameters on both sides (``LEARNING[agent]``
@@ -257,11 +266,7 @@ def learning(agent: str, seeds: list[int], steps: int | None = None, workers: in
     overrides = overrides if overrides is not None else LEARNING[agent][0]
     steps = steps or LEARNING[agent][1]
     jobs = [(side, overrides, seed, steps) for seed in seeds for side in SIDES]
-    if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            curves = list(pool.map(learning_curve, *zip(*jobs, strict=True)))
-    else:
-        curves = [learning_curve(*job) for job in jobs]
+    curves = _curves(jobs, workers)
     return {side: [c for (s, *_), c in zip(jobs, curves, strict=True) if s == side] for side in SIDES}
 
 
@@ -341,6 +346,41 @@ HEADER = ["agent", "vanilla SB3 steps/s", "ours steps/s", "ratio", "vanilla coll
           "ours collect / update s"]
 
 
+# DQN settings compared by their learning curves at equal env steps (``--dqn-settings``): the MinAtar paper's
+# cadence (one env, one update of batch 32 per env step) against vectorized DQN at lower replay ratios
+DQN_SETTINGS: dict[str, list[str]] = {
+    "1 env, replay ratio 1 (MinAtar cadence)": ["agent.n_envs=1"],
+    "64 envs, replay ratio 1/4": ["agent.n_envs=64", "agent.replay_ratio=0.25"],
+    "64 envs, replay ratio 1/16": ["agent.n_envs=64", "agent.replay_ratio=0.0625"],
+}
+DQN_LEARNING = ["agent=dqn", "method=adam", "agent.exploration_steps=10000", "agent.learning_starts=1000"]
+
+
+def settings_learning(settings: dict[str, list[str]], seeds: list[int], steps: int, workers: int = 1,
+                      common: list[str] | None = None) -> dict[str, list[Curve]]:
+    """Our agent's learning curves per setting (``common`` + the setting's overrides) at the same seeds."""
+    common = DQN_LEARNING if common is None else common
+    jobs = [(name, [*common, *overrides], seed) for name, overrides in settings.items() for seed in seeds]
+    curves = _curves([("ours", overrides, seed, steps) for _, overrides, seed in jobs], workers)
+    return {name: [c for (n, *_), c in zip(jobs, curves, strict=True) if n == name] for name in settings}
+
+
+SETTINGS_HEADER = ["setting", "steps", "return per fifth of the run", "AUC", "p (AUC) vs first", "final return",
+                   "p (final) vs first"]
+
+
+def settings_rows(curves: dict[str, list[Curve]]) -> list[tuple]:
+    """Per setting: its mean curve, AUC and final return (means over seeds), Welch's p against the first setting."""
+    first = next(iter(curves.values()))
+    out = []
+    for name, cs in curves.items():
+        auc = _welch([c.auc for c in first], [c.auc for c in cs])
+        final = _welch([c.final_return for c in first], [c.final_return for c in cs])
+        out.append((name, f"{cs[0].steps:,}", _curve_text(cs), f"{np.mean([c.auc for c in cs]):.2f}", auc[1],
+                    f"{np.mean([c.final_return for c in cs]):.2f}", final[1]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", nargs="+", default=list(BENCHMARKS), choices=list(BENCHMARKS))
@@ -351,7 +391,15 @@ def main() -> None:
                         help="compare learning curves at these seeds instead of timing (LEARNING's settings)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes for the learning curves (they do not depend on timing)")
+    parser.add_argument("--dqn-settings", type=int, nargs="+", metavar="SEED",
+                        help="compare DQN learning at the MinAtar cadence and vectorized (DQN_SETTINGS) at these seeds")
+    parser.add_argument("--steps", type=int, default=100_000, help="env steps of each --dqn-settings run")
     args = parser.parse_args()
+    if args.dqn_settings:
+        curves = settings_learning(DQN_SETTINGS, args.dqn_settings, args.steps, workers=args.workers)
+        print_table(f"DQN on Breakout, {args.steps:,} env steps, seeds {args.dqn_settings}", SETTINGS_HEADER,
+                    settings_rows(curves), left=(0, 2))
+        return
     if args.learning:
         results = {agent: learning(agent, args.learning, workers=args.workers) for agent in args.agents}
         print_table("Learning on Breakout, same seeds and hyper-parameters", LEARNING_HEADER,

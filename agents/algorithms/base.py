@@ -27,6 +27,9 @@ class PlasticAlgorithm:
     def sync_target(self) -> None:
         """Make derived copies of the trained network agree with it again (nothing to do for PPO)."""
 
+    def record_pending(self) -> None:
+        """Record the values kept on the device since the last log row (called right before a row is written)."""
+
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
         """Actions for a batch of observations on the agent's device (evaluation), without leaving the device."""
         raise NotImplementedError

@@ -4,7 +4,7 @@
 (SB3 draws one coin for the whole batch, so with many envs every action is random or every action greedy; with one
 env the two rules are the same), transitions into :class:`DeviceReplayBuffer` with the final observation of every
 episode that ended (a cut episode bootstraps, as SB3's ``handle_timeout_termination``). ``train`` is SB3's update
-(optionally Double DQN), reading one number per ``train()`` call for the log.
+(optionally Double DQN); its loss is read only when a log row is written.
 
 **Replay ratio.** ``agent.replay_ratio`` (gradient updates per env step) sets SB3's ``train_freq`` and
 ``gradient_steps`` for a vector of ``n_envs`` envs: ``u = replay_ratio · n_envs`` updates per vector step, i.e.
@@ -105,7 +105,13 @@ class DQN(PlasticAlgorithm, sb3.DQN):
             self.policy.optimizer.step()
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", float(th.stack(losses).mean()))
+        self._last_loss = th.stack(losses).mean()  # read when a log row is written (record_pending), not here
+
+    def record_pending(self) -> None:
+        """Record the last ``train()``'s mean loss (SB3 logs it at every call; reading it there would make every
+        update on a GPU wait for the host)."""
+        if getattr(self, "_last_loss", None) is not None:
+            self.logger.record("train/loss", float(self._last_loss))
 
     def sync_target(self) -> None:
         """Copy the online network into the target network (after a switch-time change of parameters)."""

@@ -141,6 +141,8 @@ class RunLogger(BaseCallback):
             record("rollout/ep_length_mean", float(np.mean(self._lengths)))
         mean_return = round(float(np.mean(self._returns)), 2) if self._returns else None
         self.console.status(task=task.name, ret=mean_return, sps=int(sps))
+        if hasattr(self.model, "record_pending"):
+            self.model.record_pending()
         self.logger.dump(step=self.num_timesteps)
         self._returns, self._lengths = [], []
         self._last_step = self.num_timesteps

@@ -10,6 +10,14 @@
     comparison_*.png    score per visit across seeds, and IQM with CIs
 """
 
-from agents.report.build import build_report
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:  # imported on first use: agents.report.markdown stays light (no rliable)
+    if name == "build_report":
+        from agents.report.build import build_report
+        return build_report
+    raise AttributeError(f"module 'agents.report' has no attribute {name!r}")
+
 
 __all__ = ["build_report"]

@@ -40,7 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 CHECKPOINT_DIR = "checkpoints"
 ALGORITHM_ATTRIBUTES = ("num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining", "_last_obs",
                         "_last_episode_starts", "_last_original_obs", "exploration_rate", "ep_info_buffer",
-                        "ep_success_buffer", "_n_calls")
+                        "ep_success_buffer", "_n_calls", "_last_loss")
 LOG_FILES = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 

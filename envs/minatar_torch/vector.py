@@ -28,7 +28,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from envs.minatar import action_space, check_game, observation_space
+from envs.minatar import action_space, check_vector_options, observation_space
 from envs.minatar_torch.asterix import Asterix
 from envs.minatar_torch.base import TorchGame
 from envs.minatar_torch.breakout import Breakout
@@ -69,15 +69,7 @@ class TorchMinAtarVectorEnv(VectorEnv):
                  max_episode_steps: int | None = None, stall_steps: int | None = None,
                  stall_min_return: float = 0.1, device: str | torch.device = "cpu",
                  draw_hook: Callable[[int, int], Tensor] | None = None):
-        check_game(game)
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs!r} must be >= 1")
-        if not 0.0 <= sticky_action_prob <= 1.0:
-            raise ValueError(f"sticky_action_prob={sticky_action_prob!r} must be in [0, 1]")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps={max_episode_steps!r} must be >= 1 or None")
-        if stall_steps is not None and stall_steps < 1:
-            raise ValueError(f"stall_steps={stall_steps!r} must be >= 1 or None")
+        check_vector_options(game, num_envs, sticky_action_prob, max_episode_steps, stall_steps)
         self.device = check_device(device)
         self.game_name = game
         self.num_envs = int(num_envs)
