@@ -58,6 +58,14 @@ def machine(device: str) -> list[str]:
             f"- date: {time.strftime('%Y-%m-%d')}"]
 
 
+def checkout(path: Path) -> str:
+    """What another checkout is: its git commit where it has one."""
+    import subprocess
+    out = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=commit %h, %cs"], capture_output=True,
+                         text=True)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "another checkout"
+
+
 def table(header: list[str], rows: list[tuple]) -> list[str]:
     return [*markdown_table(header, rows), ""]
 
@@ -68,7 +76,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--agent-reps", type=int, default=7,
-                        help="repetitions of section 1, the headline ratio (≈ 25 s per repetition of both agents)")
+                        help="repetitions of section 2, ours vs vanilla SB3 (≈ 25 s per repetition of both agents)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes for the learning curves of section 1 (they do not depend on timing)")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer methods (a smoke run)")
@@ -83,14 +91,14 @@ def main() -> None:
     agent_reps = 1 if args.quick else args.agent_reps
     start = time.perf_counter()
     quick = "--quick, " if args.quick else ""
-    lines = ["# Benchmarks", "", f"`python scripts/bench.py` ({quick}{agent_reps} repetitions per side in section 1, "
+    lines = ["# Benchmarks", "", f"`python scripts/bench.py` ({quick}{agent_reps} repetitions per side in section 2, "
              f"{reps} in the others, alternating; medians). Machine:", "", *machine(args.device), ""]
 
     print("1/6 whole runs: device path vs today's env path …", flush=True)
     cases = ["ppo_demo", "dqn"] if args.quick else list(bench_paths.CASES)
     paths = {case: bench_paths.measure(case, 1 if args.quick else 3, args.baseline) for case in cases}
-    baseline = (f" The baseline is `{args.baseline}` (another checkout, run with the minatar side's overrides but "
-                "the backend key)." if args.baseline else "")
+    baseline = (f" The baseline is `{args.baseline}` ({checkout(args.baseline)}, run with the minatar side's "
+                "overrides but the backend key)." if args.baseline else "")
     lines += ["## 1. Whole runs: the device path vs today's env path", "",
               "`python scripts/bench_paths.py` — each run a fresh `scripts/train.py` process (evaluation, metrics "
               "and checkpoints off, one torch thread, CPU), its own steps/s; 3 alternating repetitions, medians. "

@@ -91,6 +91,11 @@ class TorchMinAtarVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
+    @property
+    def truncates(self) -> bool:
+        """Whether a step can cut an episode (an episode cap or the stall guard)."""
+        return self.max_episode_steps is not None or self.stall_steps is not None
+
     def _uniforms(self, columns: int) -> Tensor:
         if self.draw_hook is not None:
             return self.draw_hook(self.num_envs, columns).to(self.device, torch.float32)
