@@ -85,7 +85,7 @@ def vanilla_env(game: str, n_envs: int, seed: int) -> VecMonitor:
 
 def vanilla_model(agent: dict[str, Any], env: VecMonitor, total: int, seed: int, device: str):
     """SB3's own algorithm class with our agent config's hyper-parameters and network; torch's Adam."""
-    from agents.algorithms import DQN_KEYS, PPO_KEYS, _pick, learning_rate
+    from agents.algorithms.factory import DQN_KEYS, PPO_KEYS, _pick, learning_rate
 
     network = dict(minatar_policy_kwargs(), features_extractor_class=PaperMinAtarCNN)
     kwargs = dict(policy_kwargs=dict(**network, optimizer_kwargs={"eps": agent["adam_eps"]}),

@@ -24,7 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.algorithms import make_agent
+from agents.algorithms.factory import make_agent
 from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.methods import Method, build_method
 from agents.run.console import print_table

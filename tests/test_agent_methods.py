@@ -105,7 +105,7 @@ def test_optimizer_reset_on_switch_composes_with_adamo(tmp_path):
 
 
 def test_injection_keeps_predictions_and_the_checkpoint_loads(tmp_path):
-    from agents.algorithms import PPO
+    from agents.algorithms.factory import PPO
     run = make_run(tmp_path, "ppo", "method=injection")
     obs = torch.as_tensor(run.env.reset()).float()
     captured = {}

@@ -40,7 +40,7 @@ def test_vanilla_side_starts_from_our_parameters(bench):
     """The baseline's network is the paper's order written plainly, with the same seed's initial parameters."""
     import torch
 
-    from agents.algorithms import make_agent
+    from agents.algorithms.factory import make_agent
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum

@@ -54,7 +54,7 @@ def test_gae_and_minibatches_are_sb3s():
 def test_our_ppo_update_is_sb3s_bit_for_bit():
     """The same rollout in our buffer and in SB3's: our ``PPO.train`` (statistics kept on the device) and SB3's
     own leave the same parameters and log the same losses."""
-    from agents.algorithms import make_agent
+    from agents.algorithms.factory import make_agent
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum
@@ -127,7 +127,7 @@ def test_a_replay_ratio_without_a_whole_schedule_is_refused():
 
 
 def test_dqn_explores_per_env_and_acts_greedily_when_deterministic():
-    from agents.algorithms import make_agent
+    from agents.algorithms.factory import make_agent
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum

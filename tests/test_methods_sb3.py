@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.algorithms import DQN, PPO
+from agents.algorithms.factory import DQN, PPO
 from agents.methods import OPTIMIZERS, build_method
 from agents.run.logs import read_csv
 from plasticity.optim import RegularizedAdam

@@ -27,7 +27,7 @@ def test_clip_grad_norm_is_torchs_bit_for_bit(max_norm):
 
 
 def _agent(name: str):
-    from agents.algorithms import make_agent
+    from agents.algorithms.factory import make_agent
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum
@@ -56,7 +56,7 @@ def test_cached_training_mode_switch_sets_the_flags_sb3_would(agent):
 
 @pytest.mark.parametrize("agent", ["ppo", "dqn"])
 def test_agents_get_the_fused_adam_kernel_unless_told_not_to(agent):
-    from agents.algorithms import _optimizer_kwargs
+    from agents.algorithms.factory import _optimizer_kwargs
     from agents.methods import build_method
     model = _agent(agent)
     assert all(g["fused"] for g in model.policy.optimizer.param_groups)

@@ -89,7 +89,7 @@ def test_presets_put_their_arm_settings_on_the_right_method(tmp_path):
 def _dqn(double_q: bool):
     import stable_baselines3 as sb3
 
-    from agents.algorithms import DQN
+    from agents.algorithms.factory import DQN
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.policies.networks import minatar_policy_kwargs
     from envs import make_curriculum

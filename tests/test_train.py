@@ -100,7 +100,7 @@ def test_plasticity_metrics_are_logged_periodically_at_switches_and_at_the_end(t
 
 
 def test_final_checkpoint_loads_and_acts(tiny_run):
-    from agents.algorithms import DQN, PPO
+    from agents.algorithms.factory import DQN, PPO
     agent, run_dir, _ = tiny_run
     model = {"ppo": PPO, "dqn": DQN}[agent].load(run_dir / "checkpoints" / "final.zip", device="cpu")
     action, _ = model.predict(np.zeros((10, 10, 10), dtype=bool), deterministic=True)

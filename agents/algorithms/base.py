@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from stable_baselines3.common.utils import get_parameters_by_name
 from torch import Tensor
 
 from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
@@ -45,9 +44,3 @@ class PlasticAlgorithm:
 
     _last_episode_starts: Any
     num_timesteps: int
-
-
-def refresh_target_aliases(model: Any) -> None:
-    """DQN: the target network's aliases after it was replaced."""
-    model._create_aliases()
-    model.batch_norm_stats_target = get_parameters_by_name(model.q_net_target, ["running_"])

@@ -27,8 +27,9 @@ def torch_dtype(space: spaces.Space) -> torch.dtype:
     return torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
 
 
-def buffer_bytes(shape: tuple[int, ...], dtype: Any) -> int:
-    return int(np.prod(shape)) * np.dtype(dtype).itemsize
+def rows(t: Tensor, index: Tensor) -> Tensor:
+    """Entries ``index`` of a ``(steps, envs, …)`` array, counted over its flattened ``steps × envs``."""
+    return t.reshape(t.shape[0] * t.shape[1], *t.shape[2:]).index_select(0, index)
 
 
 class DeviceRolloutBuffer(RolloutBuffer):
@@ -86,10 +87,8 @@ class DeviceRolloutBuffer(RolloutBuffer):
             yield self._get_samples(order[start:start + batch_size])
 
     def _get_samples(self, batch_inds: Tensor, env: Any = None) -> RolloutBufferSamples:
-        def rows(t: Tensor) -> Tensor:
-            return t.reshape(self.buffer_size * self.n_envs, *t.shape[2:]).index_select(0, batch_inds)
-        return RolloutBufferSamples(rows(self.observations), rows(self.actions), rows(self.values),
-                                    rows(self.log_probs), rows(self.advantages), rows(self.returns))
+        return RolloutBufferSamples(*(rows(t, batch_inds) for t in (self.observations, self.actions, self.values,
+                                                                    self.log_probs, self.advantages, self.returns)))
 
 
 class DeviceReplayBuffer(BaseBuffer):
@@ -139,10 +138,9 @@ class DeviceReplayBuffer(BaseBuffer):
         return self._get_samples(index)
 
     def _get_samples(self, batch_inds: Tensor, env: Any = None) -> ReplayBufferSamples:
-        def rows(t: Tensor) -> Tensor:
-            return t.reshape(self.buffer_size * self.n_envs, *t.shape[2:]).index_select(0, batch_inds)
-        return ReplayBufferSamples(rows(self.observations), rows(self.actions), rows(self.next_observations),
-                                   rows(self.dones).unsqueeze(1), rows(self.rewards).unsqueeze(1))
+        return ReplayBufferSamples(rows(self.observations, batch_inds), rows(self.actions, batch_inds),
+                                   rows(self.next_observations, batch_inds), rows(self.dones, batch_inds).unsqueeze(1),
+                                   rows(self.rewards, batch_inds).unsqueeze(1))
 
     # -- checkpoints: the filled part, bool arrays bit-packed ------------------------------------------------------
     ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones")

@@ -21,9 +21,10 @@ import torch as th
 import torch.nn.functional as F
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import RolloutReturn, TrainFreq, TrainFrequencyUnit
+from stable_baselines3.common.utils import get_parameters_by_name
 from torch import Tensor
 
-from agents.algorithms.base import PlasticAlgorithm, refresh_target_aliases
+from agents.algorithms.base import PlasticAlgorithm
 from agents.algorithms.buffers import DeviceReplayBuffer
 from agents.algorithms.grad_clip import clip_grad_norm_
 
@@ -116,4 +117,5 @@ class DQN(PlasticAlgorithm, sb3.DQN):
     def sync_target(self) -> None:
         """Copy the online network into the target network (after a switch-time change of parameters)."""
         self.policy.sync_target()
-        refresh_target_aliases(self)
+        self._create_aliases()
+        self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])

@@ -175,8 +175,9 @@ class GymnasiumVecEnv(VecEnv):
                 final_obs[i] = self.to_tensor(rows[i])
         else:
             final_obs = obs
-        new_task = TaskInfo.from_infos(infos, self.task)
-        self.task_switched = new_task != self.task
+        visit = infos.get("task_visit")
+        self.task_switched = visit is not None and int(visit[0]) != self.task.visit
+        new_task = TaskInfo.from_infos(infos) if self.task_switched else self.task
         may_truncate = host_truncated if host_truncated is not None else self.task_switched or self._truncates
         self.episodes.step(rewards, dones, self.num_timesteps, self.task)  # episodes belong to the task they ran in
         if self.task_switched:

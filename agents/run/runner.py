@@ -34,7 +34,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
-from agents.algorithms import make_agent
+from agents.algorithms.factory import make_agent
 from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
