@@ -1,6 +1,19 @@
-"""plasticity: plasticity-preserving optimizers, unit methods and metrics (pure PyTorch)."""
+"""plasticity: plasticity-preserving optimizers, unit methods and metrics (pure PyTorch).
+
+Optimizers (``AdamO``, ``RegularizedAdam`` and presets, ``with_regularizers`` for any ``torch.optim`` class),
+unit methods (``CBP``, ``ReDo``), task-switch resets, and metrics (``MetricSuite``, :mod:`plasticity.metrics`).
+Formulas and sources are in each object's docstring; a complete example is in docs/library.md.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("plasticity-rl")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 from plasticity.injection import InjectedHead, inject
+from plasticity.metrics import MetricSuite
 from plasticity.network import LayerGraph, trace
 from plasticity.optim import (
     AdamO,
@@ -13,6 +26,7 @@ from plasticity.optim import (
     ShrinkPerturbAdam,
     SpectralAdam,
     WassersteinAdam,
+    with_regularizers,
 )
 from plasticity.param_groups import module_names, param_groups
 from plasticity.regularizers import L2, Isometry, L2Init, Regularizer, Spectral, Wasserstein
@@ -32,6 +46,7 @@ __all__ = [
     "L2Init",
     "L2InitAdam",
     "LayerGraph",
+    "MetricSuite",
     "ReDo",
     "RegularizedAdam",
     "Regularizer",
@@ -48,4 +63,5 @@ __all__ = [
     "reset_parameters",
     "shrink_perturb",
     "trace",
+    "with_regularizers",
 ]

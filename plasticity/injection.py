@@ -19,6 +19,8 @@ from torch import Tensor, nn
 
 
 class InjectedHead(nn.Module):
+    """Plasticity injection (Nikishin et al. 2023): ``h(z) + h'(z) − h'_0(z)`` with a fresh head ``h'`` and its frozen
+    copy ``h'_0`` — the same outputs at injection, new trainable capacity afterwards."""
     def __init__(self, old: nn.Module, new: nn.Module, freeze_old: bool = True):
         super().__init__()
         self.old = old

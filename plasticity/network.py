@@ -8,11 +8,19 @@ pass: it hooks every ``nn.Linear``/``nn.Conv2d``, runs the forward with autograd
 graph back from each layer's input to the layers that produced it.
 
 Between a producer and its consumer only unit-preserving ops are allowed — element-wise activations
-(ReLU, tanh, …), dropout, casts, flatten/view/reshape and channel-wise pooling — so that unit ``i`` of the
-producer owns a fixed block of the consumer's inputs: one input feature (Linear → Linear), one input channel
-(Conv → Conv), or ``H·W`` consecutive input features (Conv → flatten → Linear, NCHW order). Anything else
-(a permute before the flatten, a concatenation, a residual add, normalization, GroupSort) raises a
-``ValueError`` naming the op, since the unit correspondence would be ambiguous.
+(ReLU, tanh, …), dropout, casts, flatten/view/reshape, channel-wise pooling, and ``nn.LayerNorm`` /
+``nn.BatchNorm1d/2d`` modules whose first normalized dimension is the producer's units (as in Dohare's CBP
+layers) — so that unit ``i`` of the producer owns a fixed block of the consumer's inputs: one input feature
+(Linear → Linear), one input channel (Conv → Conv), or ``H·W`` consecutive input features (Conv → flatten →
+Linear, NCHW order). A layer whose units reach a consumer through anything else (a permute before the flatten,
+a concatenation, a residual add, a functional normalization, GroupSort) is left out of unit methods and
+metrics, with a warning naming the op, since the unit correspondence would be ambiguous; a model with no layer
+left raises a ``ValueError`` with those reasons.
+
+Every forward call made with autograd on is recorded (not only the last "pass"), so models whose branches are
+defined in one order and called in another (CleanRL's ``Agent`` defines ``critic`` before ``actor``) or that
+call a shared trunk and then each head are traced whole. Linear/Conv layers the forward never reached are
+named in a warning. A ``torch.compile``d module is traced through its original module (``_orig_mod``).
 
 A layer that feeds no other layer is an **output** layer and is never a hidden layer (so unit methods never
 touch it). Activations are captured with forward pre-hooks on each hidden layer's first consumer (the value
@@ -22,6 +30,7 @@ training forward), with no model rewrite.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +39,8 @@ import torch
 from torch import Tensor, nn
 
 LAYER_TYPES = (nn.Linear, nn.Conv2d)
+NORM_TYPES = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d)
+_CALLS_KEPT = 4  # recorded calls per layer before the structure is read: a few passes, never a growing list
 
 # Autograd nodes that keep unit i of the producer in a fixed block of the consumer's inputs.
 _PASS_THROUGH = (
@@ -76,9 +87,12 @@ class Consumer:
 
 @dataclass
 class HiddenLayer:
+    """A layer whose units feed other layers: its consumers and the LayerNorm/BatchNorm modules in between."""
+
     name: str
     module: nn.Module
     consumers: list[Consumer] = field(default_factory=list)
+    norms: list[tuple[str, nn.Module]] = field(default_factory=list)
 
     @property
     def n_units(self) -> int:
@@ -118,58 +132,81 @@ class LayerGraph:
         raise KeyError(name)
 
 
-def _producers(start: Any, outputs: dict[Any, str], consumer: str) -> list[tuple[str, list[str]]]:
-    """Walk back from ``start`` to the nearest layer outputs; return (producer, ops on the path) pairs."""
-    found: list[tuple[str, list[str]]] = []
-    stack = [(start, [])]
+def _producers(start: Any, outputs: dict[Any, str], consumer: str,
+               norm_outputs: dict[Any, str]) -> list[tuple[str, list[str], list[str], str | None]]:
+    """Walk back from ``start`` to the nearest layer outputs; return (producer, ops on the path, normalization
+    modules on the path, the first op that mixes units or None) for each producer found."""
+    found: list[tuple[str, list[str], list[str], str | None]] = []
+    stack: list[tuple[Any, list[str], list[str], str | None]] = [(start, [], [], None)]
     seen = set()
     while stack:
-        node, path = stack.pop()
+        node, path, norms, blocked = stack.pop()
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
         if node in outputs:
-            found.append((outputs[node], path))
+            found.append((outputs[node], path, norms, blocked))
             continue
         kind = _node_kind(node)
         if kind == "AccumulateGrad":
             continue  # a leaf: e.g. a learnable scale; no producer through this branch
-        if kind not in _PASS_THROUGH and kind not in _VIEWS and kind not in _REORDERS:
-            raise ValueError(f"unsupported op {type(node).__name__} between layers before {consumer!r}: unit "
-                             f"methods need element-wise ops, flatten/view and pooling only")
+        if node in norm_outputs:
+            norms = [*norms, norm_outputs[node]]
+        elif "Compiled" in kind:
+            raise ValueError(f"the forward before {consumer!r} ran under torch.compile ({type(node).__name__}): "
+                             "trace the original module eagerly, e.g. pass trace_with=lambda: model(example_input) "
+                             "with the uncompiled model")
+        elif kind not in _PASS_THROUGH and kind not in _VIEWS and kind not in _REORDERS and blocked is None:
+            blocked = type(node).__name__  # keep walking: the layers behind it are named, then left out
         for parent, _ in node.next_functions:
-            stack.append((parent, [*path, kind]))
+            stack.append((parent, [*path, kind], norms, blocked))
     return found
 
 
+def original_module(model: nn.Module) -> nn.Module:
+    """``model`` itself, or the module a ``torch.compile``d wrapper runs (hooks and traces need the original)."""
+    return getattr(model, "_orig_mod", model) if type(model).__name__ == "OptimizedModule" else model
+
+
 class ForwardRecorder:
-    """Records, for every Linear/Conv2d of ``model``, the input and output of its last forward call made
-    with autograd on (what :func:`trace` needs to read the data flow)."""
+    """Records, for every Linear/Conv2d of ``model``, the inputs and outputs of its recent forward calls made
+    with autograd on, and the outputs of its normalization modules (what :func:`trace` needs to read the data
+    flow). Calls are kept per layer in call order (the last few), whatever order the layers were defined in."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
-        self.names = {m: n for n, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
+        self.model = original_module(model)
+        self.names = {m: n for n, m in self.model.named_modules() if isinstance(m, LAYER_TYPES)}
         if not self.names:
-            raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer")
-        self.seen: dict[str, tuple[Tensor, Tensor]] = {}
+            raise ValueError(f"{type(self.model).__name__} has no Linear or Conv2d layer")
+        self.norms = {m: n for n, m in self.model.named_modules() if isinstance(m, NORM_TYPES)}
+        self.seen: dict[str, list[tuple[Tensor, Tensor]]] = {}
+        self.norm_outputs: dict[Any, str] = {}
         self._handles = [m.register_forward_hook(self._hook) for m in self.names]
+        self._handles += [m.register_forward_hook(self._norm_hook) for m in self.norms]
 
     def _hook(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
         if torch.is_grad_enabled():
-            if module is next(iter(self.names)):
-                self.seen = {}  # a new forward pass starts at the first layer
-            self.seen[self.names[module]] = (inputs[0], output)
+            calls = self.seen.setdefault(self.names[module], [])
+            calls.append((inputs[0], output))
+            del calls[:-_CALLS_KEPT]
+
+    def _norm_hook(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        if torch.is_grad_enabled() and output.grad_fn is not None:
+            if len(self.norm_outputs) > 8 * _CALLS_KEPT * len(self.norms):
+                self.norm_outputs.clear()
+            self.norm_outputs[output.grad_fn] = self.norms[module]
 
     def graph(self) -> LayerGraph:
         if not self.seen:
             raise ValueError("no forward pass with autograd on was recorded yet")
-        return _graph_from_capture(self.model, self.names, self.seen)
+        return _graph_from_capture(self.model, self.names, self.seen, self.norm_outputs)
 
     def activations(self, graph: LayerGraph) -> dict[str, Tensor]:
-        """Hidden-layer activations ``(N, units, positions)`` from the recorded pass (see ActivationCapture)."""
+        """Hidden-layer activations ``(N, units, positions)`` from the last recorded call of each layer's first
+        consumer (see ActivationCapture)."""
         out = {}
         for layer in graph.hidden:
-            x = self.seen[layer.consumers[0].name][0].detach()
+            x = self.seen[layer.consumers[0].name][-1][0].detach()
             out[layer.name] = x.reshape(x.shape[0], layer.n_units, -1)
         return out
 
@@ -180,43 +217,100 @@ class ForwardRecorder:
 
 
 def trace(model: nn.Module, run: Callable[[], Any]) -> LayerGraph:
-    """The :class:`LayerGraph` of ``model`` from one forward pass ``run()`` (run with autograd on)."""
+    """The :class:`LayerGraph` of ``model`` from one forward pass ``run()`` (run with autograd on).
+
+    ``run`` may call any methods of the model (``agent.get_action_and_value(x)``), in any order. A
+    ``torch.compile``d model or function runs eagerly for the trace (``torch.compiler.set_stance``), so its
+    autograd graph can be read.
+    """
     recorder = ForwardRecorder(model)
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.compiler.set_stance("force_eager"):
             run()
     finally:
         recorder.remove()
     return recorder.graph()
 
 
-def _graph_from_capture(model: nn.Module, names: dict[nn.Module, str],
-                        seen: dict[str, tuple[Tensor, Tensor]]) -> LayerGraph:
+def _units(module: nn.Module) -> int:
+    return module.out_features if isinstance(module, nn.Linear) else module.out_channels
+
+
+def _fan_in(module: nn.Module) -> int:
+    return module.in_features if isinstance(module, nn.Linear) else module.in_channels
+
+
+def _check_norm(norm: nn.Module, norm_name: str, producer: str, prod: nn.Module) -> None:
+    units = _units(prod)
+    if isinstance(norm, nn.LayerNorm):
+        shape = tuple(norm.normalized_shape)
+        ok = shape[0] == units and (len(shape) == 1 or isinstance(prod, nn.Conv2d))
+    else:
+        ok = norm.num_features == units
+    if not ok:
+        raise ValueError(f"{norm_name!r} ({norm}) does not normalize {producer!r}'s {units} units one by one: "
+                         "unit methods need LayerNorm(units) or BatchNorm(units) after a layer")
+
+
+def _graph_from_capture(model: nn.Module, names: dict[nn.Module, str], seen: dict[str, list[tuple[Tensor, Tensor]]],
+                        norm_outputs: dict[Any, str] | None = None) -> LayerGraph:
     modules = {n: m for m, n in names.items()}
-    outputs = {out.grad_fn: name for name, (_, out) in seen.items() if out.grad_fn is not None}
+    norm_modules = dict(model.named_modules())
+    outputs = {out.grad_fn: name for name, calls in seen.items() for _, out in calls if out.grad_fn is not None}
     if not outputs:
         raise ValueError("the traced forward built no autograd graph: run it with parameters that require grad")
     consumers: dict[str, list[Consumer]] = {}
-    for name, (inp, _) in seen.items():
-        if inp.grad_fn is None:
-            continue
-        for producer, path in _producers(inp.grad_fn, outputs, name):
-            if any(kind in path for kind in _REORDERS):
-                raise ValueError(f"a permute between {producer!r} and {name!r} breaks the unit order")
-            prod, cons = modules[producer], modules[name]
-            units = prod.out_features if isinstance(prod, nn.Linear) else prod.out_channels
-            fan_in = cons.in_features if isinstance(cons, nn.Linear) else cons.in_channels
-            if fan_in % units:
-                raise ValueError(f"{name!r} has {fan_in} inputs, not a multiple of {producer!r}'s {units} units")
-            group = fan_in // units
-            if group > 1 and not isinstance(prod, nn.Conv2d):
-                raise ValueError(f"{name!r} has {fan_in} inputs for {producer!r}'s {units} units")
-            consumers.setdefault(producer, []).append(Consumer(name, cons, group))
-    order = [n for n in seen]  # forward order of first call
-    hidden = [HiddenLayer(n, modules[n], consumers[n]) for n in order if n in consumers]
+    norms: dict[str, list[tuple[str, nn.Module]]] = {}
+    unplaceable: dict[str, str] = {}
+    for name, calls in seen.items():
+        for inp, _ in calls:
+            if inp.grad_fn is None:
+                continue
+            for producer, path, path_norms, blocked in _producers(inp.grad_fn, outputs, name, norm_outputs or {}):
+                reason = _unplaceable(modules[producer], producer, modules[name], name, path, blocked)
+                if reason is None:
+                    try:
+                        for norm_name in path_norms:
+                            _check_norm(norm_modules[norm_name], norm_name, producer, modules[producer])
+                    except ValueError as error:
+                        reason = str(error)
+                if reason is not None:
+                    unplaceable.setdefault(producer, reason)
+                    continue
+                units = _units(modules[producer])
+                fan_in = _fan_in(modules[name])
+                if all(c.name != name for c in consumers.get(producer, [])):
+                    consumers.setdefault(producer, []).append(Consumer(name, modules[name], fan_in // units))
+                for norm_name in path_norms:
+                    if all(n != norm_name for n, _ in norms.get(producer, [])):
+                        norms.setdefault(producer, []).append((norm_name, norm_modules[norm_name]))
+    order = list(seen)  # order of first call
+    hidden = [HiddenLayer(n, modules[n], consumers[n], norms.get(n, [])) for n in order
+              if n in consumers and n not in unplaceable]
+    reasons = "; ".join(f"{n!r}: {why}" for n, why in unplaceable.items())
     if not hidden:
-        raise ValueError(f"{type(model).__name__} has no hidden layer (no layer feeds another)")
-    return LayerGraph(hidden=hidden, outputs=[n for n in order if n not in consumers])
+        raise ValueError(f"{type(model).__name__} has no hidden layer unit methods can act on"
+                         + (f" ({reasons})" if reasons else " (no layer feeds another)"))
+    if unplaceable:
+        warnings.warn(f"layers left out of unit methods and metrics: {reasons}", stacklevel=3)
+    unreached = [n for n in modules if n not in seen]
+    if unreached:
+        warnings.warn(f"layers not reached by the traced forward pass: {', '.join(unreached)} (unit methods and "
+                      "metrics leave them out; trace a forward that calls every branch)", stacklevel=3)
+    return LayerGraph(hidden=hidden, outputs=[n for n in order if n not in consumers and n not in unplaceable])
+
+
+def _unplaceable(prod: nn.Module, producer: str, cons: nn.Module, name: str, path: list[str],
+                 blocked: str | None) -> str | None:
+    """Why ``producer``'s units do not map one to one onto ``name``'s inputs, or None when they do."""
+    if blocked is not None:
+        return f"unsupported op {blocked} between {producer!r} and {name!r} (it mixes units)"
+    if any(kind in path for kind in _REORDERS):
+        return f"a permute between {producer!r} and {name!r} breaks the unit order"
+    units, fan_in = _units(prod), _fan_in(cons)
+    if fan_in % units or (fan_in > units and not isinstance(prod, nn.Conv2d)):
+        return f"{name!r} has {fan_in} inputs for {producer!r}'s {units} units"
+    return None
 
 
 class ActivationCapture:
@@ -224,24 +318,37 @@ class ActivationCapture:
 
     ``activations[name]`` has shape ``(N, units, positions)`` (positions = 1 for a Linear layer, H·W for a
     conv layer), detached. Forward passes under ``torch.no_grad()`` are ignored, so rollouts and target
-    computations do not overwrite the batch that produced the gradient.
+    computations do not overwrite the batch that produced the gradient. ``modules`` (name → module) hooks
+    those modules instead of the graph's first consumers (every layer of a model about to be compiled,
+    before its structure is known); ``graph`` may then be set later.
     """
 
-    def __init__(self, graph: LayerGraph, only_with_grad: bool = True):
-        self.activations: dict[str, Tensor] = {}
+    def __init__(self, graph: LayerGraph | None, only_with_grad: bool = True,
+                 modules: dict[str, nn.Module] | None = None):
+        self.graph = graph
         self.only_with_grad = only_with_grad
-        self._handles = []
-        for layer in graph.hidden:
-            first = layer.consumers[0].module
-            self._handles.append(first.register_forward_pre_hook(self._hook(layer)))
+        self.inputs: dict[str, Tensor] = {}
+        if modules is None:
+            assert graph is not None
+            modules = {layer.consumers[0].name: layer.consumers[0].module for layer in graph.hidden}
+        self._handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in modules.items()]
 
-    def _hook(self, layer: HiddenLayer):
+    def _hook(self, name: str):
         def capture(module: nn.Module, inputs: tuple) -> None:
             if self.only_with_grad and not torch.is_grad_enabled():
                 return
-            x = inputs[0].detach()
-            self.activations[layer.name] = x.reshape(x.shape[0], layer.n_units, -1)
+            self.inputs[name] = inputs[0].detach()
         return capture
+
+    @property
+    def activations(self) -> dict[str, Tensor]:
+        assert self.graph is not None
+        out = {}
+        for layer in self.graph.hidden:
+            x = self.inputs.get(layer.consumers[0].name)
+            if x is not None:
+                out[layer.name] = x.reshape(x.shape[0], layer.n_units, -1)
+        return out
 
     def remove(self) -> None:
         for h in self._handles:

@@ -35,13 +35,17 @@ def fresh_like(module: nn.Module) -> nn.Module:
 
 def forget_optimizer_state(optimizer: torch.optim.Optimizer, params: Iterable[Tensor]) -> None:
     """Drop the moment/step state of ``params`` (it restarts from zero at their next step)."""
+    tracker = optimizer.__dict__.get("_plasticity_entry_steps")  # torch Adam's per-entry steps restart too
     for p in params:
+        if tracker is not None:
+            tracker.born.pop(p, None)
         state = optimizer.state.get(p)
         if state:
             for key in ADAM_KEYS:
                 state.pop(key, None)
-            for reg in getattr(optimizer, "regularizers", ()):
-                reg.reset_entries(p, state, (slice(None),))
+            if hasattr(optimizer, "regularizer_state"):
+                for reg in optimizer.regularizers:
+                    reg.reset_entries(p, optimizer.regularizer_state(p), (slice(None),))
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> None:

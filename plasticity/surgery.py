@@ -3,12 +3,23 @@
 Parameters are never replaced, only written in place, so they stay the same objects in the optimizer's param
 groups (rebuilding modules silently detaches them from the optimizer, a bug seen in public ports).
 
-Optimizer state is reset for exactly the touched entries. With :class:`plasticity.optim.RegularizedAdam` the
-parameter gets a per-entry step count (``state["step"]`` with the parameter's shape) and the touched entries
-restart at step 0, so their bias correction restarts too — a reset entry behaves exactly like a fresh Adam
-entry. With any other optimizer every state tensor shaped like the parameter (``exp_avg``, ``exp_avg_sq``,
-``momentum_buffer``, …) is zeroed at those entries; a scalar step count cannot be reset per entry, so a
-warning says that bias correction is not restarted.
+Optimizer state is reset for exactly the touched entries, so that each behaves like a new entry:
+
+* :class:`~plasticity.optim.RegularizedAdam`, its presets and ``with_regularizers(torch.optim.Adam/AdamW)``:
+  moments 0 and the entry's own step count 0 (per-entry bias correction ``1 − β^{t_i}``) — exact;
+* ``torch.optim.SGD``: ``momentum_buffer`` 0 — exact with ``dampening=0`` (a new entry's buffer starts at its
+  first gradient, which is what a zero buffer gives; with dampening a warning says it is not);
+* ``torch.optim.RMSprop``: ``square_avg``, ``momentum_buffer``, ``grad_avg`` 0 — exact (no bias correction);
+* ``torch.optim.Adagrad``: ``sum`` ← ``initial_accumulator_value`` — exact with ``lr_decay=0``;
+* ``torch.optim.Adam``/``AdamW``: moments 0, and :mod:`plasticity.entry_steps` gives the entries their own
+  bias correction after every step (torch keeps one step count per tensor) — exact up to float rounding;
+* other optimizers with one step count per tensor (NAdam, RAdam, Adamax, …): moments 0, but the entry's
+  bias correction stays the tensor's (≈ 1 late in training), so e.g. Adam's first update would be
+  ``(1−β₁)/√(1−β₂) ≈ 3.2×`` a new entry's — a warning, once per type, names the exact alternatives.
+
+Regularizer state (L2-Init's anchor, …) of the touched entries follows the new values. Normalization modules
+between a layer and its consumers (LayerNorm, BatchNorm) get weight 1 and bias 0 for the replaced units
+(BatchNorm's running statistics 0 and 1), as in Dohare's CBP layers.
 """
 
 from __future__ import annotations
@@ -18,43 +29,68 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from plasticity import entry_steps
 from plasticity.network import HiddenLayer
 
 Index = tuple[slice | Tensor, ...]
 INITS = ("match", "default", "lecun", "kaiming")
+EXACT = (torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adagrad)
 _warned: set[type] = set()
 
 
-def reset_optimizer_entries(optimizer: torch.optim.Optimizer, param: Tensor, index: Index) -> None:
-    """Reset ``optimizer``'s state of ``param[index]`` (moments and, where possible, the step count)."""
+def _per_entry(optimizer: torch.optim.Optimizer) -> bool:
     from plasticity.optim.regularized_adam import RegularizedAdam
 
+    return isinstance(optimizer, RegularizedAdam)
+
+
+def check_optimizer_supported(optimizer: torch.optim.Optimizer, what: str) -> None:
+    """Refuse, before any training, the optimizer settings a reset cannot handle."""
+    for group in optimizer.param_groups:
+        if isinstance(optimizer, torch.optim.SGD) and group.get("momentum", 0) and group.get("dampening", 0):
+            warnings.warn(f"{what}: SGD with dampening={group['dampening']}: a reset entry's momentum restarts at "
+                          "(1 − dampening)·grad, not at grad as a new entry's does", stacklevel=3)
+            return
+
+
+def reset_optimizer_entries(optimizer: torch.optim.Optimizer, param: Tensor, index: Index) -> None:
+    """Reset ``optimizer``'s state of ``param[index]`` as for a new entry (the module docstring's table)."""
     state = optimizer.state.get(param)
     if not state:
         return
-    per_entry = isinstance(optimizer, RegularizedAdam)
+    per_entry = _per_entry(optimizer)
+    prefixes = _regularizer_prefixes(optimizer)
     for key, value in state.items():
-        if not torch.is_tensor(value):
+        if not torch.is_tensor(value) or key.startswith(prefixes):
             continue
         if key == "step":
             if not per_entry:
                 continue
             if value.shape != param.shape:
-                value = state["step"] = torch.full(param.shape, float(value), dtype=param.dtype,
+                # float32 whatever the parameter's dtype: a bf16 count stops at 256 (exact to 2²⁴ here)
+                value = state["step"] = torch.full(param.shape, float(value), dtype=torch.float32,
                                                    device=param.device)
             value[index] = 0
-        elif value.shape == param.shape and not key.startswith(_regularizer_prefixes(optimizer)):
+        elif key == "sum" and isinstance(optimizer, torch.optim.Adagrad):
+            value[index] = _group_of(optimizer, param).get("initial_accumulator_value", 0.0)
+        elif value.shape == param.shape:
             value[index] = 0
-    if per_entry:
+    if hasattr(optimizer, "regularizer_state"):
         for reg in optimizer.regularizers:
-            reg.reset_entries(param, state, index)
-    elif "step" in state and type(optimizer) not in _warned:
+            reg.reset_entries(param, optimizer.regularizer_state(param), index)
+    if entry_steps.supports(optimizer):
+        entry_steps.attach(optimizer).reset(param, index)
+    elif not per_entry and not isinstance(optimizer, EXACT) and "step" in state and type(optimizer) not in _warned:
         _warned.add(type(optimizer))
         warnings.warn(f"{type(optimizer).__name__} keeps one step count per tensor: moments of reset units were "
-                      "zeroed but their bias correction is not restarted; use plasticity.optim.RegularizedAdam "
-                      "(or a preset) for an exact per-entry reset", stacklevel=3)
+                      "zeroed but their bias correction is not restarted; use torch.optim.Adam/AdamW or "
+                      "plasticity.RegularizedAdam for an exact per-entry reset", stacklevel=3)
+
+
+def _group_of(optimizer: torch.optim.Optimizer, param: Tensor) -> dict:
+    return next(g for g in optimizer.param_groups if any(p is param for p in g["params"]))
 
 
 def _regularizer_prefixes(optimizer: torch.optim.Optimizer) -> tuple[str, ...]:
@@ -103,6 +139,8 @@ def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: tor
     if module.bias is not None:
         module.bias[units] = 0.0
         touched.append((module.bias, (units,)))
+    for _, norm in layer.norms:
+        touched += _reset_norm(norm, units)
     for consumer in layer.consumers:
         index = consumer.outgoing(units)
         consumer.weight[index] = 0.0
@@ -110,6 +148,18 @@ def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: tor
     if optimizer is not None:
         for param, index in touched:
             reset_optimizer_entries(optimizer, param, index)
+    return touched
+
+
+def _reset_norm(norm: nn.Module, units: Tensor) -> list[tuple[Tensor, Index]]:
+    """Weight 1, bias 0 (and BatchNorm's running mean 0, variance 1) for ``units``: a new unit's normalization."""
+    touched: list[tuple[Tensor, Index]] = []
+    for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+        tensor = getattr(norm, name, None)
+        if tensor is not None:
+            tensor[units] = value
+            if isinstance(tensor, nn.Parameter):
+                touched.append((tensor, (units,)))
     return touched
 
 

@@ -2,7 +2,7 @@
 
     python scripts/bench_update.py                                # every method, 7 repetitions
     python scripts/bench_update.py --methods adamo spectral --reps 11
-    python scripts/bench_update.py --methods cbp cbp_active redo redo_every_10
+    python scripts/bench_update.py --methods cbp cbp_active redo_active adamo adamo_redo_active
     python scripts/bench_update.py --methods adam adam_paper_network   # what the network's layout saves
 
 One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 512 on the
@@ -37,6 +37,9 @@ SWITCH_ONLY = ("reset_head", "reset_all", "snp_switch", "injection")  # identica
 VARIANTS = {
     "cbp_active": ("cbp", ["method.units.maturity_threshold=0", "method.units.replacement_rate=1e-3"]),
     "redo_every_10": ("redo", ["method.units.interval=10"]),
+    # τ = 0.5 and every 10 updates: units are recycled in every timed call (the column "units reset" shows it)
+    "redo_active": ("redo", ["method.units.interval=10", "method.units.threshold=0.5"]),
+    "adamo_redo_active": ("adamo", ["method.units={name: redo, threshold: 0.5, interval: 10, init: match}"]),
 }
 PAPER_NETWORK = "adam_paper_network"  # adam on the MinAtar network written plainly: what our layout saves
 VARIANTS[PAPER_NETWORK] = ("adam", [])
@@ -76,6 +79,7 @@ def build_agents(methods: list[str], agent: str = "ppo", seed: int = 0, extra: t
         if name == PAPER_NETWORK:
             extractor = model.policy.features_extractor  # PPO's actor and critic share this object
             extractor.forward = types.MethodType(paper_order_forward, extractor)
+        model.bench_plan = plan  # units_reset reads its unit method
         _, callbacks[name] = model._setup_learn(10**7, callback=None)
         models[name] = model
     first = next(iter(models))
@@ -85,6 +89,14 @@ def build_agents(methods: list[str], agent: str = "ppo", seed: int = 0, extra: t
         for model in models.values():
             model.rollout_buffer = reference.rollout_buffer
     return models
+
+
+def units_reset(model: Any) -> int:
+    """Units a unit method has replaced or recycled so far (0 without one)."""
+    unit = model.bench_plan.unit_method
+    if unit is None:
+        return 0
+    return sum((getattr(unit, "replaced", None) or getattr(unit, "recycled", {})).values())
 
 
 def time_updates(models: dict, reps: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -113,8 +125,9 @@ def main() -> None:
     models = build_agents(args.methods, extra=tuple(args.overrides))
     rows = ratio_rows(time_updates(models, args.reps))
     print_table("PPO update phase (one train() call: 4 epochs × 16 minibatches), medians",
-                ["method", "median ms", "min ms", "× torch Adam"],
-                [(n, round(m, 1), round(lo, 1), f"{r:.3f}") for n, m, lo, r in rows], left=(0,))
+                ["method", "median ms", "min ms", "× torch Adam", "units reset"],
+                [(n, round(m, 1), round(lo, 1), f"{r:.3f}", units_reset(models[n])) for n, m, lo, r in rows],
+                left=(0,))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """τ-dormant units (Sokar et al. 2023, ReDo; methods.md §6.3, §7).
 
-For a layer with activations ``h`` of shape ``(N, units, positions)`` (positions = H·W for a conv channel)::
+For a layer with activations ``h`` of shape ``(N, units)``, ``(N, units, positions)`` or a conv map ``(N, C, H, W)``
+(reduced per channel, as ReDo's code does: positions = H·W)::
 
     s_i = mean_{n,pos} |h_i| / ( (1/H) Σ_k mean_{n,pos} |h_k| )
 
@@ -14,10 +15,21 @@ import torch
 from torch import Tensor
 
 
-def dormant_scores(h: Tensor) -> Tensor:
-    """``s_i`` per unit from activations ``(N, units, positions)`` (or ``(N, units)``)."""
+def as_units(h: Tensor) -> Tensor:
+    """Activations as ``(N, units, positions)``: ``(N, units)`` gets one position, a conv map ``(N, C, H, W)``
+    becomes ``(N, C, H·W)``; any other shape is refused (a silent reshape would give a wrong number)."""
+    if not isinstance(h, Tensor) or h.ndim not in (2, 3, 4):
+        shape = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+        raise ValueError(f"activations of shape {shape}: expected (N, units), (N, units, positions) or a conv map "
+                         "(N, C, H, W)")
     if h.ndim == 2:
-        h = h.unsqueeze(-1)
+        return h.unsqueeze(-1)
+    return h.flatten(2) if h.ndim == 4 else h
+
+
+def dormant_scores(h: Tensor) -> Tensor:
+    """``s_i`` per unit from activations (:func:`as_units` shapes)."""
+    h = as_units(h)
     per_unit = h.abs().mean(dim=(0, 2))
     return per_unit / per_unit.mean().clamp_min(torch.finfo(per_unit.dtype).tiny)
 

@@ -12,6 +12,7 @@ from torch import Tensor
 
 
 def gradient_norms(grads: Sequence[Tensor]) -> dict[str, float]:
+    """``grad_l2 = ‖g‖₂``, ``grad_l1 = Σ|g_i|`` and ``grad_l0`` = fraction of non-zero entries (Abbas et al. 2023)."""
     grads = [g.detach() for g in grads if g is not None]
     n = max(1, sum(g.numel() for g in grads))
     return {"grad_l2": sum(float(g.pow(2).sum()) for g in grads) ** 0.5,

@@ -25,6 +25,8 @@ def churn(before: Tensor, after: Tensor, actions: slice | None = None) -> dict[s
 
 
 def trainability(model: nn.Module, x: Tensor, steps: int = 25, lr: float = 1e-3, seed: int = 0) -> dict[str, float]:
+    """Final / initial MSE of fitting random targets ``y ~ N(0, I)`` on ``x`` in ``steps`` Adam steps (in place, then
+    restored): ``trainability_ratio`` and ``trainability_loss``."""
     params = [p for p in model.parameters() if p.requires_grad]
     saved = [p.detach().clone() for p in params]
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in params]

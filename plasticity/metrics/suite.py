@@ -52,6 +52,13 @@ def stable_name(name: str) -> str:
 
 
 class MetricSuite:
+    """Every plasticity metric of a network on a probe batch, by name — the way to log them in your own loop::
+
+        suite = MetricSuite(model)           # model(x) gives the outputs (N, k); hidden layers are traced
+        row = suite.compute(probe_x)         # cheap metrics (dormant ratios, ranks, isometry gap, …)
+        row |= suite.expensive(probe_x)      # eNTK, Fisher, Hessian srank, trainability (at task switches)
+
+    The table of names and formulas is in the module docstring; ``θ₀`` is taken when the suite is created."""
     def __init__(self, outputs: nn.Module, graph: LayerGraph | None = None, *, taus: Sequence[float] = TAUS,
                  jacobian_samples: int = 32, ntk_samples: int = 16, fisher_samples: int = 64,
                  hessian_iterations: int = 40, trainability_steps: int = 25):

@@ -1,4 +1,5 @@
-"""Unit-level statistics of a layer's activations ``h`` of shape ``(N, units, positions)``.
+"""Unit-level statistics of a layer's activations ``h``: ``(N, units)``, ``(N, units, positions)`` or a conv map
+``(N, C, H, W)`` (a channel is a unit, counted at every position); other shapes are refused.
 
 * :func:`fraction_active` — Lyle et al. (2022) "fraction of active units" (FAU): ``1 − mean_{n,i,p} 1[h = 0]``
   (ReLU; a conv channel counts at every position).
@@ -11,24 +12,24 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from plasticity.metrics.dormant import dormant_mask
-
-
-def _as3d(h: Tensor) -> Tensor:
-    return h.unsqueeze(-1) if h.ndim == 2 else h
+from plasticity.metrics.dormant import as_units, dormant_mask
 
 
 def fraction_active(h: Tensor) -> float:
-    return float((_as3d(h) != 0).float().mean())
+    """FAU (Lyle et al. 2022): ``1 − mean_{n,i,p} 1[h_{n,i,p} = 0]``."""
+    return float((as_units(h) != 0).float().mean())
 
 
 def dead_fraction(h: Tensor) -> float:
-    return float((_as3d(h) == 0).all(dim=0).all(dim=-1).float().mean())
+    """Dohare's dead units: the fraction of units with ``h = 0`` on every input and position."""
+    return float((as_units(h) == 0).all(dim=0).all(dim=-1).float().mean())
 
 
 def dormant_ratio(h: Tensor, tau: float) -> float:
-    return float(dormant_mask(_as3d(h), tau).float().mean())
+    """Sokar et al. (2023): the fraction of units with score ``s_i ≤ τ`` (:func:`dormant_scores`)."""
+    return float(dormant_mask(h, tau).float().mean())
 
 
 def feature_norm(h: Tensor) -> float:
-    return float(_as3d(h).flatten(1).norm(dim=1).mean())
+    """Plasticine's feature norm ``mean_n ‖h_n‖₂`` over the flattened layer output."""
+    return float(as_units(h).flatten(1).norm(dim=1).mean())

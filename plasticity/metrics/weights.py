@@ -20,16 +20,19 @@ from plasticity.regularizers.isometry import gram_deviation
 
 
 def weight_magnitude(params: Sequence[Tensor]) -> float:
+    """Mean ``|w|`` over all entries of ``params`` (Dohare; Kumar et al.)."""
     total = sum(float(p.detach().abs().sum()) for p in params)
     return total / max(1, sum(p.numel() for p in params))
 
 
 def distance_from_init(params: Sequence[Tensor], initial: Sequence[Tensor]) -> float:
+    """``√(Σ(θ − θ₀)² / P)`` over ``params`` and their initial values (Plasticine)."""
     sq = sum(float((p.detach() - q.to(p.device)).pow(2).sum()) for p, q in zip(params, initial, strict=True))
     return (sq / max(1, sum(p.numel() for p in params))) ** 0.5
 
 
 def update_size(before: Sequence[Tensor], after: Sequence[Tensor]) -> dict[str, float]:
+    """One update's ``update_l1 = Σ|Δθ|`` (Dohare) and ``update_rms = √(ΣΔθ²/P)``."""
     l1 = sum(float((a - b).abs().sum()) for a, b in zip(after, before, strict=True))
     sq = sum(float((a - b).pow(2).sum()) for a, b in zip(after, before, strict=True))
     n = max(1, sum(p.numel() for p in before))
@@ -37,6 +40,7 @@ def update_size(before: Sequence[Tensor], after: Sequence[Tensor]) -> dict[str, 
 
 
 def weight_spectrum(weight: Tensor) -> dict[str, float]:
+    """``sigma_max``, ``sigma_min``, ``condition`` and ``gram_deviation = ‖Gram − I‖_F`` of one weight (as a matrix)."""
     w = weight.detach().reshape(weight.shape[0], -1).double()
     sv = singular_values(w)
     smax, smin = float(sv[0]), float(sv[-1])

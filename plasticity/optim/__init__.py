@@ -1,4 +1,5 @@
-"""Plasticity-preserving optimizers: :class:`RegularizedAdam` and its named presets."""
+"""Plasticity-preserving optimizers: :class:`RegularizedAdam`, its named presets, and :func:`with_regularizers`
+for any ``torch.optim`` optimizer."""
 
 from plasticity.optim.presets import (
     AdamO,
@@ -12,6 +13,7 @@ from plasticity.optim.presets import (
     WassersteinAdam,
 )
 from plasticity.optim.regularized_adam import RegularizedAdam
+from plasticity.optim.wrap import with_regularizers
 
 __all__ = [
     "AdamO",
@@ -24,4 +26,5 @@ __all__ = [
     "ShrinkPerturbAdam",
     "SpectralAdam",
     "WassersteinAdam",
+    "with_regularizers",
 ]

@@ -15,8 +15,10 @@ step, so schedules that rewrite ``group["lr"]`` (SB3 does on every update) apply
 With every coefficient 0 and no noise the step *is* ``torch.optim.Adam`` (or ``AdamW`` with
 ``decoupled_weight_decay=True``), bit for bit. Unit methods (CBP, ReDo) may reset Adam's state for single
 rows or columns; they then give that parameter a per-entry step count (``state["step"]`` with the
-parameter's shape), and its update uses per-entry bias correction ``1 − β^{t_i}`` — a freshly reset entry
-behaves exactly like a new Adam entry.
+parameter's shape, float32), and its update uses per-entry bias correction ``1 − β^{t_i}`` — a freshly reset
+entry behaves exactly like a new Adam entry. All per-entry tensors share one foreach pass; once every entry of
+a tensor is old enough that its correction is 1 in float32 (``β^t < 2⁻²⁴``: 16.6k steps for β₂ = 0.999), the
+tensor goes back to one step count and torch's fused/foreach kernel.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import torch
 from torch import Tensor
 from torch.optim.adam import adam
 
+from plasticity.optim.regularizing import RegularizerMixin
 from plasticity.regularizers.base import Regularizer
 
 
-class RegularizedAdam(torch.optim.Adam):
+class RegularizedAdam(RegularizerMixin, torch.optim.Adam):
     """``torch.optim.Adam`` plus regularizers (coupled or decoupled) and an optional per-step perturbation.
 
     :param regularizers: :class:`plasticity.regularizers.Regularizer` objects; keys must be distinct.
@@ -40,7 +43,7 @@ class RegularizedAdam(torch.optim.Adam):
         groups after each step (Dohare's shrink & perturb); the noise of step ``t`` is drawn from a generator seeded by
         ``(seed, t)``, so a resumed run draws the same noise.
     :param seed: seed of that noise.
-    Other arguments are ``torch.optim.Adam``'s.
+    Other arguments are ``torch.optim.Adam``'s (``amsgrad``, ``maximize``, ``fused``, … all supported).
     """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3,
@@ -50,48 +53,37 @@ class RegularizedAdam(torch.optim.Adam):
                  decoupled_weight_decay: bool = False, fused: bool | None = None):
         if not lr >= 0.0:
             raise ValueError(f"lr={lr!r} must be >= 0")
-        if not noise_std >= 0.0:
-            raise ValueError(f"noise_std={noise_std!r} must be >= 0")
-        keys = [r.key for r in regularizers]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"regularizers must be of distinct kinds, got {keys}")
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          foreach=foreach, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
                          fused=fused)
-        self.regularizers = tuple(regularizers)
-        self.noise_std = float(noise_std)
-        self.seed = int(seed)
-        self._steps = 0
-        for group in self.param_groups:
-            group.setdefault("regularize", True)
-            for p in group["params"]:
-                self._init_regularizer_state(group, p)
+        self._setup_regularizers(regularizers, noise_std, seed)
 
     # -- state ----------------------------------------------------------------------------------------
-    def _active(self, group: dict[str, Any], p: Tensor) -> list[Regularizer]:
-        if not group.get("regularize", True):
-            return []
-        return [r for r in self.regularizers if r.coef > 0.0 and r.applies_to(p)]
-
-    def _init_regularizer_state(self, group: dict[str, Any], p: Tensor) -> None:
-        state = self.state[p]
-        for reg in self._active(group, p):
-            for key, value in reg.init_state(p).items():
-                state.setdefault(key, value)
+    def regularizer_state(self, p: Tensor) -> dict[str, Any]:
+        """Adam's own ``state[p]``: regularizer entries sit next to the moments, under their key prefix."""
+        return self.state[p]
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        group.setdefault("regularize", True)
-        if hasattr(self, "regularizers"):
-            for p in group["params"]:
-                self._init_regularizer_state(group, p)
+        if "regularizers" in self.__dict__:
+            self._init_regularizers_of(self.param_groups[-1])
+        else:
+            self.param_groups[-1].setdefault("regularize", True)
 
     def __getstate__(self) -> dict[str, Any]:
-        # torch's Optimizer copies and pickles only defaults, state and param groups; the regularizers and the
-        # perturbation's step count are this optimizer's too (copy.deepcopy of an agent, pickle)
-        return {**super().__getstate__(), "regularizers": self.regularizers, "noise_std": self.noise_std,
-                "seed": self.seed, "_steps": self._steps}
+        return {**super().__getstate__(), **self._regularizer_getstate()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # torch's Adam.__setstate__ reads state["step"] of every non-empty state; ours may hold only regularizer
+        # entries (a checkpoint saved before the first step, or a parameter that never had a gradient)
+        steps = {}
+        for p_state in state.get("state", {}).values():
+            if len(p_state) and "step" not in p_state:
+                steps[id(p_state)] = p_state
+                p_state["step"] = torch.tensor(0.0)
+        super().__setstate__(state)
+        for p_state in steps.values():
+            del p_state["step"]
 
     def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
@@ -104,16 +96,6 @@ class RegularizedAdam(torch.optim.Adam):
         super().load_state_dict(state_dict)
         self._steps = int(extra["steps"])
 
-    def penalty(self) -> Tensor:
-        """``Σ coef·R(θ)`` over every regularized parameter (no gradient), for logging."""
-        total = torch.zeros(())
-        with torch.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    for reg in self._active(group, p):
-                        total += reg.coef * reg.penalty(p, self.state[p]).float().cpu()
-        return total
-
     # -- step -----------------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
@@ -124,16 +106,29 @@ class RegularizedAdam(torch.optim.Adam):
         # Groups that differ only in what they regularize (e.g. hidden layers vs heads) share one Adam call:
         # the kernels are per tensor, so this is the same arithmetic with one dispatch instead of several.
         batches: dict[tuple, _AdamBatch] = {}
+        per_entry = _AdamBatch(None)
         for group in self.param_groups:
-            self._collect_adam(group, batches.setdefault(_adam_key(group), _AdamBatch(group)))
+            self._collect_adam(group, batches.setdefault(_adam_key(group), _AdamBatch(group)), per_entry)
         for batch in batches.values():
             batch.run(getattr(self, "grad_scale", None), getattr(self, "found_inf", None))
-        for group in self.param_groups:
-            self._decoupled_group(group)
-        self._steps += 1
-        if self.noise_std > 0.0:
-            self._perturb()
+        per_entry.run_per_entry()
+        self._after_base_step()
+        if per_entry.params and self._steps % SETTLE_CHECK_EVERY == 0:
+            self._settle_entry_steps(per_entry.params)
         return loss
+
+    def _settle_entry_steps(self, params: list[Tensor]) -> None:
+        """Back to one step count (torch's fast path) for tensors whose entries are all so old that
+        ``1 − β^{t_i}`` is 1 to float32 precision (``β^t < 2⁻²⁴``): the same update up to float32 rounding."""
+        groups = {id(p): g for g in self.param_groups for p in g["params"]}
+        for p in params:
+            group, step = groups[id(p)], self.state[p]["step"]
+            if p.dtype == torch.float64 or step.ndim == 0:
+                continue  # float64 parameters keep their exact per-entry correction
+            settled = 24 * math.log(2) / -math.log(max(group["betas"]))
+            if float(step.min()) > settled:
+                scalar = torch.tensor(float(step.max()), dtype=torch.float32)
+                self.state[p]["step"] = scalar.to(p.device) if group["fused"] or group["capturable"] else scalar
 
     def _lazy_adam_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state = self.state[p]
@@ -147,69 +142,62 @@ class RegularizedAdam(torch.optim.Adam):
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    def _collect_adam(self, group: dict[str, Any], batch: _AdamBatch) -> None:
-        """Adds ``group``'s tensors to ``batch`` (one torch ``adam`` call); per-entry-step tensors update here."""
+    def _collect_adam(self, group: dict[str, Any], batch: _AdamBatch, per_entry: _AdamBatch) -> None:
+        """Adds ``group``'s tensors to ``batch`` (one torch ``adam`` call) or, for tensors with per-entry step
+        counts, to ``per_entry`` (one foreach pass over all of them)."""
         for p in group["params"]:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError("RegularizedAdam does not support sparse gradients")
             state = self._lazy_adam_state(group, p)
-            grad = p.grad
-            for reg in self._active(group, p):
-                if reg.coupled:
-                    grad = reg.coupled_grad(p, state, grad)
+            grad = self._coupled_grad(group, p, p.grad)
             if state["step"].ndim > 0:
-                _per_entry_adam(p, grad, state, group)
+                per_entry.add(p, grad, state, group)
             else:
                 batch.add(p, grad, state)
 
-    def _decoupled_group(self, group: dict[str, Any]) -> None:
-        lr = group["lr"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            for reg in self._active(group, p):
-                if not reg.coupled:
-                    reg.decoupled_step(p, self.state[p], lr * reg.coef)
 
-    def _perturb(self) -> None:
-        gen = torch.Generator(device="cpu").manual_seed(hash((self.seed, self._steps)) & 0x7FFF_FFFF_FFFF_FFFF)
-        for group in self.param_groups:
-            if not group.get("regularize", True):
-                continue
-            for p in group["params"]:
-                noise = torch.randn(p.shape, generator=gen, dtype=p.dtype)
-                p.add_(noise.to(p.device), alpha=self.noise_std)
-
-
-def _per_entry_adam(p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-    """Adam for a parameter whose entries have their own step counts (after a unit-method reset)."""
-    if group["amsgrad"]:
-        raise NotImplementedError("per-entry Adam state (after a unit reset) does not support amsgrad")
-    step = state["step"]
-    if step.device != p.device:
-        step = state["step"] = step.to(p.device)
+def _per_entry_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], exp_avg_sqs: list[Tensor],
+                    max_exp_avg_sqs: list[Tensor], steps: list[Tensor], group: dict[str, Any]) -> None:
+    """Adam for parameters whose entries have their own step counts (after a unit-method reset), all tensors of
+    one hyper-parameter group in one foreach pass: ``m̂ = m / (1 − β₁^{t_i})``, ``v̂ = v / (1 − β₂^{t_i})`` per
+    entry (``max(v)`` with amsgrad), ``θ ← θ − lr·m̂ / (√v̂ + ε)``; step counts are float32 whatever the
+    parameter's dtype (exact to 2²⁴ steps)."""
     beta1, beta2 = group["betas"]
     lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
     if group["maximize"]:
-        grad = -grad
+        grads = torch._foreach_neg(grads)
     if wd != 0:
         if group["decoupled_weight_decay"]:
-            p.mul_(1 - lr * wd)
+            torch._foreach_mul_(params, 1 - lr * wd)
         else:
-            grad = grad.add(p, alpha=wd)
-    step.add_(1)
-    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            grads = torch._foreach_add(grads, params, alpha=wd)
+    torch._foreach_add_(steps, 1.0)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
     # 1 − β^t per entry as −expm1(t·ln β): accurate for small t, and cheap (no float64 pow over the tensor)
-    bias_correction1 = torch.expm1(step * math.log(beta1)).neg_()
-    bias_correction2_sqrt = torch.expm1(step * math.log(beta2)).neg_().sqrt_()
-    denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(eps)
-    p.addcdiv_(exp_avg.div(bias_correction1), denom, value=-lr)
+    # in float64 for float64 parameters (exact like torch's Python-float correction), else float32
+    steps = [s.to(torch.promote_types(p.dtype, torch.float32)) for s, p in zip(steps, params, strict=True)]
+    bias_correction1 = torch._foreach_mul(steps, math.log(beta1))
+    torch._foreach_expm1_(bias_correction1)
+    torch._foreach_neg_(bias_correction1)
+    bias_correction2_sqrt = torch._foreach_mul(steps, math.log(beta2))
+    torch._foreach_expm1_(bias_correction2_sqrt)
+    torch._foreach_neg_(bias_correction2_sqrt)
+    torch._foreach_sqrt_(bias_correction2_sqrt)
+    second = exp_avg_sqs
+    if group["amsgrad"]:
+        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+        second = max_exp_avg_sqs
+    denom = torch._foreach_sqrt(second)
+    torch._foreach_div_(denom, bias_correction2_sqrt)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, torch._foreach_div(exp_avgs, bias_correction1), denom, value=-lr)
 
 
+SETTLE_CHECK_EVERY = 64  # steps between checks whether per-entry step counts can become one count again
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
               "fused", "decoupled_weight_decay")
 
@@ -220,9 +208,10 @@ def _adam_key(group: dict[str, Any]) -> tuple:
 
 
 class _AdamBatch:
-    """The argument lists of one call of torch's functional ``adam`` for groups with equal hyper-parameters."""
+    """The argument lists of one call of torch's functional ``adam`` for groups with equal hyper-parameters,
+    or (``group=None``) of the per-entry-step tensors of every group, run per hyper-parameter key."""
 
-    def __init__(self, group: dict[str, Any]):
+    def __init__(self, group: dict[str, Any] | None):
         self.group = group
         self.params: list[Tensor] = []
         self.grads: list[Tensor] = []
@@ -230,14 +219,23 @@ class _AdamBatch:
         self.exp_avg_sqs: list[Tensor] = []
         self.max_exp_avg_sqs: list[Tensor] = []
         self.steps: list[Tensor] = []
+        self.groups: list[dict[str, Any]] = []
 
-    def add(self, p: Tensor, grad: Tensor, state: dict[str, Any]) -> None:
+    def add(self, p: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any] | None = None) -> None:
+        group = group if group is not None else self.group
+        assert group is not None
         self.params.append(p)
         self.grads.append(grad)
         self.exp_avgs.append(state["exp_avg"])
         self.exp_avg_sqs.append(state["exp_avg_sq"])
-        self.steps.append(state["step"])
-        if self.group["amsgrad"]:
+        step = state["step"]
+        if step.device != p.device or step.dtype != torch.float32:
+            step = state["step"] = step.to(device=p.device, dtype=torch.float32)
+        self.steps.append(step)
+        self.groups.append(group)
+        if group["amsgrad"]:
+            if "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             self.max_exp_avg_sqs.append(state["max_exp_avg_sq"])
 
     def run(self, grad_scale: Tensor | None, found_inf: Tensor | None) -> None:
@@ -250,3 +248,17 @@ class _AdamBatch:
              beta2=beta2, lr=g["lr"], weight_decay=g["weight_decay"], eps=g["eps"], maximize=g["maximize"],
              foreach=g["foreach"], capturable=g["capturable"], differentiable=g["differentiable"], fused=g["fused"],
              grad_scale=grad_scale, found_inf=found_inf, decoupled_weight_decay=g["decoupled_weight_decay"])
+
+    def run_per_entry(self) -> None:
+        by_key: dict[tuple, list[int]] = {}
+        for i, group in enumerate(self.groups):
+            by_key.setdefault(_adam_key(group), []).append(i)
+        ams = iter(self.max_exp_avg_sqs)
+        max_sqs = [next(ams) if g["amsgrad"] else None for g in self.groups]
+        for index in by_key.values():
+            group = self.groups[index[0]]
+            lists = [[xs[i] for i in index] for xs in (self.params, self.grads, self.exp_avgs, self.exp_avg_sqs,
+                                                       max_sqs, self.steps)]
+            if not group["amsgrad"]:
+                lists[4] = []
+            _per_entry_adam(*lists, group)

@@ -29,6 +29,8 @@ def gram_deviation(w: Tensor, target_scale: float = 1.0) -> Tensor:
 
 
 class Isometry(Regularizer):
+    """AdamO's penalty ``‖WᵀW − sI‖²_F`` (tall) / ``‖WWᵀ − sI‖²_F`` (wide), ``∇R = 4W(WᵀW − sI)`` / ``4(WWᵀ − sI)W``;
+    decoupled by default (AdamO), coupled for the Parseval-style ablation. See the module docstring."""
     key = "iso"
     matrices_only = True
 

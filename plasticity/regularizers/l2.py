@@ -19,6 +19,7 @@ from plasticity.regularizers.base import Regularizer
 
 
 class L2(Regularizer):
+    """``R(θ) = ½‖θ‖²``, ``∇R = θ`` (coupled: torch's ``weight_decay``; decoupled: AdamW-style decay)."""
     key = "l2"
 
     def penalty(self, p: Tensor, state: dict[str, Any]) -> Tensor:
@@ -29,6 +30,7 @@ class L2(Regularizer):
 
 
 class L2Init(Regularizer):
+    """``R(θ) = ‖θ − θ₀‖²``, ``∇R = 2(θ − θ₀)``, θ₀ = the parameters when the optimizer was built (Kumar et al.)."""
     key = "l2init"
 
     def init_state(self, p: Tensor) -> dict[str, Tensor]:

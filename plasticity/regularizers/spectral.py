@@ -25,6 +25,7 @@ from plasticity.regularizers.base import Regularizer, as_matrix
 
 
 class Spectral(Regularizer):
+    """``R(W) = (σ_max(W)^k − 1)²`` with σ from persistent power iteration (Lewandowski et al. 2024)."""
     key = "spectral"
     matrices_only = True
 

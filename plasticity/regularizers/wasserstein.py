@@ -42,6 +42,7 @@ def floats_from_keys(keys: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 class Wasserstein(Regularizer):
+    """``R(θ) = Σ_j (sort(θ)_j − sort(θ₀)_j)²``, ``∇R_i = 2(θ_i − sort(θ₀)_{rank θ_i})`` (Lewandowski et al. 2023)."""
     key = "wasserstein"
 
     def init_state(self, p: Tensor) -> dict[str, Tensor]:

@@ -26,7 +26,7 @@ The output layer is never replaced (it has no consumer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -44,7 +44,7 @@ class CBP(UnitMethod):
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, replacement_rate: float = 1e-4,
                  maturity_threshold: int = 10_000, decay_rate: float = 0.99, utility: str = "contribution",
                  accumulate: bool = True, mean_correction: bool = False, *, init: str | float = "match",
-                 seed: int = 0, trace_with: Callable[[], Any] | None = None):
+                 seed: int = 0, trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None):
         if not 0.0 <= replacement_rate <= 1.0:
             raise ValueError(f"CBP: replacement_rate={replacement_rate!r} must be in [0, 1]")
         if maturity_threshold < 0:
@@ -65,7 +65,7 @@ class CBP(UnitMethod):
         self.pending: dict[str, float] = {}
         self.replaced: dict[str, int] = {}
         self.last_replaced: dict[str, Tensor] = {}
-        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with)
+        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers)
 
     def _init_layer_state(self, graph: LayerGraph) -> None:
         for layer in graph.hidden:

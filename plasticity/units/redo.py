@@ -10,7 +10,7 @@ recycled. Defaults: τ = 0.1 and every 1000 steps (Dohare's PPO uses every 100 u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ class ReDo(UnitMethod):
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, threshold: float = 0.1,
                  interval: int = 1000, *, init: str | float = "match", seed: int = 0,
-                 trace_with: Callable[[], Any] | None = None):
+                 trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None):
         if not threshold >= 0:
             raise ValueError(f"ReDo: threshold (tau)={threshold!r} must be >= 0")
         if interval < 1:
@@ -34,7 +34,7 @@ class ReDo(UnitMethod):
         self.interval = int(interval)
         self.recycled: dict[str, int] = {}
         self.last_recycled: dict[str, Tensor] = {}
-        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with)
+        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers)
 
     def update(self, activations: dict[str, Tensor]) -> None:
         if self.num_steps % self.interval:
