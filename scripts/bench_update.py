@@ -4,6 +4,7 @@
     python scripts/bench_update.py --methods adamo spectral --reps 11
     python scripts/bench_update.py --methods cbp cbp_active redo_active adamo adamo_redo_active
     python scripts/bench_update.py --methods adam adam_paper_network   # what the network's layout saves
+    python scripts/bench_update.py --optimizer-step                    # one step: scalar vs per-entry counts
 
 One PPO agent per method (the default agent config: 8192-sample rollouts, 4 epochs of minibatch 512 on the
 MinAtar network) is given the same rollout; then ``model.train()`` is timed for every method in turn,
@@ -115,13 +116,49 @@ def ratio_rows(times: dict[str, list[float]], baseline: str = "torch_adam") -> l
     return [(name, statistics.median(t) * 1e3, min(t) * 1e3, statistics.median(t) / base) for name, t in times.items()]
 
 
+def optimizer_step_times(reps: int, steps: int = 300) -> list[tuple]:
+    """One optimizer step on the MinAtar policy's parameters, with one step count per tensor and with per-entry
+    counts (every tensor has a reset entry, as after a CBP/ReDo replacement), side by side; medians in µs."""
+    import plasticity
+    from plasticity.surgery import reset_optimizer_entries
+
+    model = build_agents([], extra=())["torch_adam"]
+    rows = []
+    for name, cls, kwargs in (("adam", plasticity.RegularizedAdam, {}), ("adamo", plasticity.AdamO, {"coef": 1e-3})):
+        times = {}
+        for per_entry in (False, True):
+            params = [torch.nn.Parameter(p.detach().clone()) for p in model.policy.parameters()]
+            opt = cls(params, lr=1e-4, **kwargs)
+            for p in params:
+                p.grad = torch.randn_like(p) * 1e-2
+            opt.step()
+            if per_entry:
+                for p in params:
+                    reset_optimizer_entries(opt, p, (torch.tensor([0]),))
+            samples = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    opt.step()
+                samples.append((time.perf_counter() - start) / steps * 1e6)
+            times[per_entry] = statistics.median(samples)
+        rows.append((name, round(times[False]), round(times[True]), f"{times[True] / times[False]:.2f}"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=ALL_METHODS)
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--optimizer-step", action="store_true", help="time one optimizer step instead")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. agent.batch_size=512")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.optimizer_step:
+        print_table("one optimizer step on the MinAtar policy (µs, medians)",
+                    ["optimizer", "one step count", "per-entry counts", "ratio"],
+                    optimizer_step_times(args.reps), left=(0,))
+        return
     models = build_agents(args.methods, extra=tuple(args.overrides))
     rows = ratio_rows(time_updates(models, args.reps))
     print_table("PPO update phase (one train() call: 4 epochs × 16 minibatches), medians",

@@ -48,6 +48,18 @@ def test_unit_methods_run_inside_sb3_train_in_place(tmp_path, agent, unit):
     assert not heads & set(counts), "an output layer was treated as hidden"
 
 
+def test_unit_method_layers_choose_part_of_the_network_or_name_the_valid_ones(tmp_path):
+    from agents.config.validation import ConfigError
+    run = make_run(tmp_path, "ppo", "method=cbp", "method.units.layers=[features_extractor.linear.0]",
+                   "method.units.replacement_rate=0.05", "method.units.maturity_threshold=0")
+    run.model.learn(256, callback=run.callback, log_interval=None)
+    assert list(run.method.unit_method.replaced) == ["features_extractor.linear.0"]
+    with pytest.raises(ConfigError, match=r"method\.units\.layers=\['head'\]: 'head' is not a hidden layer of this "
+                                          r"agent's network; valid choices: features_extractor\.cnn\.0, "
+                                          r"features_extractor\.linear\.0"):
+        make_run(tmp_path, "ppo", "method=redo", "method.units.layers=[head]")
+
+
 @pytest.mark.parametrize("agent", ["ppo", "dqn"])
 def test_reset_all_gives_a_fresh_network_and_a_consistent_target(tmp_path, agent):
     run = make_run(tmp_path, agent, "method=reset_all", steps_per_task=256)  # trained before the switch

@@ -39,6 +39,7 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["method=cbp", "method.units.utility=magic"], "method.units.utility='magic': valid choices: contribution"),
     (["method=redo", "method.units.threshold=-1"], "method.units.threshold (tau)=-1"),
     (["method=redo", "method.units.interval=0"], "method.units.interval=0: must be >= 1"),
+    (["method=cbp", "method.units.layers=5"], "method.units.layers=5: must be null (every hidden layer) or a list"),
     (["env.steps_per_task=0"], "env.steps_per_task=0: must be >= 1"),
     (["env.steps_per_task=-5"], "env.steps_per_task=-5"),
     (["env.cycles=0"], "env.cycles=0: must be >= 1"),

@@ -49,8 +49,8 @@ OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 UNIT_OPTIONS: dict[str, tuple[str, ...]] = {
     "cbp": ("replacement_rate", "maturity_threshold", "decay_rate", "utility", "accumulate", "mean_correction",
-            "init", "seed"),
-    "redo": ("threshold", "interval", "init", "seed"),
+            "init", "seed", "layers"),
+    "redo": ("threshold", "interval", "init", "seed", "layers"),
 }
 CBP_UTILITIES = ("contribution", "zero_contribution", "adaptable_contribution")
 UNIT_INITS = ("match", "default", "lecun", "kaiming")
@@ -382,6 +382,10 @@ def _units(units: Any, agent: Mapping[str, Any]) -> None:
     if net.get("type") == "mlp" and not net.get("hidden", [64, 64]):
         raise ConfigError("method.units.name", name, "needs a network with a hidden layer (agent.network.hidden "
                           "is empty)")
+    layers = units.get("layers")
+    if layers is not None and (isinstance(layers, str) or not isinstance(layers, Sequence)
+                               or not all(isinstance(n, str) for n in layers)):
+        raise ConfigError("method.units.layers", layers, "must be null (every hidden layer) or a list of layer names")
     init = units.get("init", "match")
     if not (_is_num(init) and init > 0) and init not in UNIT_INITS:
         raise ConfigError("method.units.init", init, f"valid choices: {', '.join(UNIT_INITS)} or a bound > 0")

