@@ -24,6 +24,18 @@ from torch import Tensor
 from plasticity.regularizers.base import Regularizer
 
 
+def check_regularizers(regularizers: Sequence[Regularizer], noise_std: float) -> None:
+    """Refuse anything but distinct :class:`Regularizer` kinds and a negative noise level."""
+    bad = [r for r in regularizers if not isinstance(r, Regularizer)]
+    if bad:
+        raise TypeError(f"regularizers must be plasticity.regularizers.Regularizer objects, got {bad[0]!r}")
+    keys = [r.key for r in regularizers]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"regularizers must be of distinct kinds, got {keys}")
+    if not noise_std >= 0.0:
+        raise ValueError(f"noise_std={noise_std!r} must be >= 0")
+
+
 class RegularizerMixin:
     """Regularizers and perturbation for a ``torch.optim.Optimizer`` subclass (see the module docstring)."""
 
@@ -34,14 +46,7 @@ class RegularizerMixin:
     _steps: int = 0
 
     def _setup_regularizers(self, regularizers: Sequence[Regularizer], noise_std: float, seed: int) -> None:
-        keys = [r.key for r in regularizers]
-        bad = [r for r in regularizers if not isinstance(r, Regularizer)]
-        if bad:
-            raise TypeError(f"regularizers must be plasticity.regularizers.Regularizer objects, got {bad[0]!r}")
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"regularizers must be of distinct kinds, got {keys}")
-        if not noise_std >= 0.0:
-            raise ValueError(f"noise_std={noise_std!r} must be >= 0")
+        check_regularizers(regularizers, noise_std)
         self.regularizers = tuple(regularizers)
         self.noise_std = float(noise_std)
         self.seed = int(seed)

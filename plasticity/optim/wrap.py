@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from plasticity.optim.regularized_adam import RegularizedAdam
-from plasticity.optim.regularizing import RegularizerMixin
+from plasticity.optim.regularizing import RegularizerMixin, check_regularizers
 from plasticity.regularizers.base import Regularizer
 
 
@@ -95,7 +95,7 @@ class RegularizedOptimizer(RegularizerMixin):
         params = [p for group in self.param_groups for p in group["params"]]
         for i, entries in extra["regularizer_state"].items():
             p = params[int(i)]
-            self.regularizer_states[p] = {k: v.to(device=p.device, dtype=v.dtype if k.endswith("_step") else p.dtype)
+            self.regularizer_states[p] = {k: v.to(device=p.device, dtype=p.dtype if v.is_floating_point() else v.dtype)
                                           if torch.is_tensor(v) else v for k, v in entries.items()}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -133,17 +133,13 @@ def with_regularizers(base: type[torch.optim.Optimizer], *regularizers: Regulari
     """
     if not (isinstance(base, type) and issubclass(base, torch.optim.Optimizer)):
         raise TypeError(f"with_regularizers: base={base!r} must be a torch.optim.Optimizer class")
-    RegularizerMixin._setup_regularizers(_Probe(), regularizers, noise_std, seed)  # validate now, not at first use
+    check_regularizers(regularizers, noise_std)  # now, not when the optimizer is first built
     attrs = {"_default_regularizers": tuple(regularizers), "_default_noise_std": float(noise_std),
              "_default_seed": int(seed), "__module__": __name__}
     if base in (torch.optim.Adam, torch.optim.AdamW, RegularizedAdam) or issubclass(base, RegularizedAdam):
         adam = RegularizedAdam if base is torch.optim.Adam or issubclass(base, RegularizedAdam) else _AdamWBase
         return type(f"Regularized{base.__name__}", (_AdamDefaults, adam), attrs)
     return type(f"Regularized{base.__name__}", (_stock_class(base),), attrs)
-
-
-class _Probe:
-    param_groups: list = []
 
 
 class _AdamDefaults:
