@@ -20,11 +20,12 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from agents.run.runner import run
+    from agents.run.status import RunStateError
     from envs import make_curriculum
 
     try:
         run(OmegaConf.to_container(cfg, resolve=True), make_env=make_curriculum)
-    except ConfigError as err:  # found once the run directory is known (e.g. it holds another config)
+    except (ConfigError, RunStateError) as err:  # found once the run directory is known (in use, damaged, …)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

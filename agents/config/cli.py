@@ -7,6 +7,7 @@ key) become the same kind of one-line :class:`~agents.validation.ConfigError`. N
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from agents.config.validation import ConfigError, validate
+from agents.config.validation import ConfigError, load_stored_config, validate
 
 GROUPS = ("agent", "env", "method", "experiment")
 SKIP_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve", "--package", "-p",
@@ -78,6 +79,10 @@ def _composition_error(conf: Path, config_name: str, overrides: list[str], err: 
     text = f"{err} {err.__cause__ or ''}"
     for o in overrides:
         key, _, value = o.lstrip("+~").partition("=")
+        parent = key.rpartition(".")[0]
+        if parent and (f"{parent}=null" in overrides or f"~{parent}" in overrides) and f"'{key}'" in text:
+            return ConfigError(key, value, f"{parent} is null (set by {parent}=null), so it has no keys to set; "
+                               f"give it whole instead, e.g. {parent}={{{key.rsplit('.', 1)[-1]}: {value}}}")
         if f"'{key}'" in text or f"'{key.rsplit('.', 1)[-1]}'" in text:
             parent = key.rpartition(".")[0]
             valid = _valid_keys(conf, config_name, overrides, parent)
@@ -109,12 +114,74 @@ def _config_sweeps(conf: Path, config_name: str, args: list[str]) -> dict[str, s
     return {k: str(v) for k, v in params.items() if k not in given}
 
 
+def _refuse_sweeps(args: Sequence[str]) -> None:
+    """A sweep (``key=a,b``) without ``-m``: Hydra's own message is five lines; ours is one."""
+    try:
+        overrides = OverridesParser.create().parse_overrides(list(args))
+    except OverrideParseException as err:
+        raise ConfigError("overrides", " ".join(args), str(err).splitlines()[0]) from None
+    for o in overrides:
+        if o.is_sweep_override() and not o.get_key_element().lstrip("+~").startswith("hydra"):
+            key, _, value = o.input_line.partition("=")
+            raise ConfigError(key, value, "several values make a sweep: add -m to run one job per value (a list "
+                              "value is written [a,b])")
+
+
 def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> None:
     """Raise :class:`ConfigError` if any run of the command would get a bad config."""
     multirun = any(a in ("-m", "--multirun") for a in args)
     args = [a for a in args if a not in ("-m", "--multirun")]
     if any(a.split("=")[0] in SKIP_FLAGS for a in args):
         return  # Hydra's informational commands: nothing runs
+    if not multirun:
+        _refuse_sweeps(args)
     sweeps = _config_sweeps(conf, config_name, args) if multirun else {}
-    for combo in combinations(args, sweeps):
-        validate(compose_checked(conf, config_name, combo), method_options=_options(conf, "method"))
+    combos = combinations(args, sweeps)
+    for combo in combos:
+        cfg = compose_checked(conf, config_name, combo)
+        validate(cfg, method_options=_options(conf, "method"))
+        if cfg.get("resume"):
+            load_stored_config(Path(cfg["resume"]))
+    hydra_dirs = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
+    for key, path in _output_dirs(conf, config_name, [*combos[0], *hydra_dirs], multirun):
+        problem = unwritable(Path(path))
+        if problem:
+            raise ConfigError(key, path, f"cannot hold a run: {problem}")
+
+
+def _output_dirs(conf: Path, config_name: str, overrides: list[str], multirun: bool) -> list[tuple[str, str]]:
+    """The directories the command will write: Hydra's output directory, ``run_dir`` and ``resume`` if given."""
+    explicit = {o.partition("=")[0]: o.partition("=")[2] for o in overrides}
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name, overrides=[*overrides, *([] if "run_dir" in explicit else ["run_dir=x"])],
+                      return_hydra_config=True)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    dirs = [(key, str(OmegaConf.select(cfg, key)))]
+    dirs += [(k, explicit[k]) for k in ("run_dir", "resume") if explicit.get(k) not in (None, "", "null")]
+    return dirs
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a run directory could not be created and written at ``path`` (None: it can). Tried for real: the
+    directories made for the test are removed again."""
+    too_long = [p for p in path.parts if len(p.encode()) > 255]
+    if too_long:
+        return f"a path component is {len(too_long[0].encode())} bytes long (file systems allow 255)"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    created = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return f"{err.strerror or type(err).__name__} ({err.filename or path})"
+    finally:
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    return None

@@ -12,9 +12,11 @@ equal to the constructors' signatures.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 from envs.names import (
@@ -58,6 +60,7 @@ SWITCH_OPTIONS = ("reset_optimizer", "reset", "shrink_perturb", "shrink", "pertu
 METHOD_META = ("name", "optimizer", "regularize_heads", "units", "on_switch")
 NETWORKS = ("auto", "minatar", "nature", "mlp")
 AGENTS = ("ppo", "dqn")
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than that only oversubscribes (100000 crashed OpenMP)
 TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torch_threads", "progress",
             "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms")
 
@@ -109,6 +112,8 @@ def number(value: Any, key: str, low: float | None = None, high: float | None = 
         return
     if not _is_num(value) or value != value:
         raise ConfigError(key, value, "must be a number" + (" or null" if optional else ""))
+    if not math.isfinite(value):  # inf passes every bound below and fails later, at the first update
+        raise ConfigError(key, value, "must be a finite number")
     if (low is not None and (value < low or (low_open and value == low))) or \
             (high is not None and (value > high or (high_open and value == high))):
         lo = None if low is None else f"{'>' if low_open else '>='} {low:g}"
@@ -135,9 +140,9 @@ def _range(low: int | None, high: int | None) -> str:
 # -- sections ---------------------------------------------------------------------------------------------------
 def _run(cfg: Mapping[str, Any]) -> None:
     keys(cfg, "", TOP_KEYS)
-    integer(cfg.get("seed"), "seed", 0)
+    integer(cfg.get("seed"), "seed", 0, 2**32 - 1)  # numpy's seed range
     integer(cfg.get("total_timesteps"), "total_timesteps", 1, optional=True)
-    integer(cfg.get("torch_threads", 1), "torch_threads", 1)
+    integer(cfg.get("torch_threads", 1), "torch_threads", 1, MAX_THREADS)
     integer(cfg.get("log_every", 1), "log_every", 1)
     boolean(cfg.get("progress", True), "progress")
     boolean(cfg.get("deterministic", False), "deterministic")
@@ -455,6 +460,23 @@ def _memory(cfg: Mapping[str, Any]) -> None:
     if free is not None and need > 0.9 * free:
         raise ConfigError(key, value, f"the {what} needs {need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free "
                           f"where it would live (device={cfg.get('device', 'auto')}); make it smaller")
+
+
+def load_stored_config(run_dir: Path) -> dict[str, Any]:
+    """The config a run directory holds (``resume=<dir>``), read and validated like a new one."""
+    from omegaconf import OmegaConf
+    try:
+        stored = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError("resume", str(run_dir), f"its config.yaml cannot be read ({first})") from None
+    if not isinstance(stored, dict):
+        raise ConfigError("resume", str(run_dir), "its config.yaml does not hold a config (a mapping)")
+    try:
+        validate({**stored, "run_dir": str(run_dir), "resume": None})
+    except ConfigError as err:
+        raise ConfigError("resume", str(run_dir), f"its config.yaml has {err}") from None
+    return stored
 
 
 def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None) -> None:

@@ -14,9 +14,19 @@ pickled: position, schedule, transforms, every game's state and random generator
 counters, the torch/numpy/python/action-space random states, the SB3 logger's pending values, the callbacks'
 state (metric windows, probe buffer, initial parameters, …) and the byte size of every log file.
 
-**Resume.** Everything is built as for a fresh run, then restored from the latest checkpoint; log files are
-truncated back to their size at the checkpoint (rows written after it are produced again, identically) and
-TensorBoard purges the events after the checkpoint step. On CPU with ``deterministic=true`` a run killed at
+**Integrity.** Next to each checkpoint, ``step_<N>.pt.sha256`` holds its SHA-256, written before the checkpoint
+is renamed into place (so a ``.pt`` always has its digest). A resume takes the newest checkpoint whose bytes
+match its digest; a truncated, empty or altered one is set aside as ``step_<N>.pt.damaged`` with a line
+saying which checkpoint was used instead. The checkpoint also holds the SHA-256 of each log's first ``size``
+bytes: a log cut, deleted or edited inside that part is refused at resume (one line, exit 2) rather than
+continued with rows glued to a cut one.
+
+**Resume.** Everything is built as for a fresh run, then restored from the latest intact checkpoint; log files
+are truncated back to their size at the checkpoint (rows written after it are produced again, identically) and
+TensorBoard purges the events after the checkpoint step. A run resumed from its ``final`` checkpoint (killed
+after it, or its status.json lost) only writes ``final.zip`` and its status: nothing is trained or logged again.
+
+On CPU with ``deterministic=true`` a run killed at
 any point and resumed ends with the same parameters and the same log rows as an uninterrupted run (tested;
 the wall-clock columns ``time_s`` and ``sps`` excepted). Not exact: ``env.vectorization=subproc`` (worker
 processes cannot be pickled; the curriculum restarts its current visit's envs with seeds derived from the
@@ -27,6 +37,7 @@ with seeds derived from the run seed, the visit and the global step, so the epis
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import signal
@@ -42,7 +53,8 @@ ALGORITHM_ATTRIBUTES = ("num_timesteps", "_n_updates", "_episode_num", "_current
                         "_last_episode_starts", "_last_original_obs", "exploration_rate", "ep_info_buffer",
                         "ep_success_buffer", "_n_calls", "_last_loss")
 LOG_FILES = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")
-SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+STOPPING = {signal.SIGTERM: "preempted", signal.SIGINT: "interrupted"}  # signals that stop the run: its status
 
 
 def checkpoint_paths(run_dir: str | os.PathLike) -> list[Path]:
@@ -92,7 +104,82 @@ def capture(run: Any, reason: str, replay_buffer: bool = True) -> dict[str, Any]
         "callbacks": {name: cb.state_dict() for name, cb in run.stateful_callbacks().items()},
         "logs": {name: (run.run_dir / name).stat().st_size if (run.run_dir / name).exists() else 0
                  for name in LOG_FILES},
+        "log_digests": {name: _digest(run.run_dir / name) for name in LOG_FILES if (run.run_dir / name).exists()},
     }
+
+
+def _digest(path: Path, size: int | None = None) -> str:
+    """SHA-256 of ``path``'s first ``size`` bytes (all of it by default)."""
+    h = hashlib.sha256()
+    remaining = path.stat().st_size if size is None else size
+    with open(path, "rb") as f:
+        while remaining > 0:
+            chunk = f.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            remaining -= len(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def damage(path: Path) -> str | None:
+    """Why checkpoint ``path`` cannot be trusted (its bytes do not match its digest), or None. A checkpoint
+    without a digest (written before digests existed) is trusted if ``torch.load`` reads it."""
+    try:
+        expected = digest_path(path).read_text().strip()
+    except FileNotFoundError:
+        try:
+            torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:
+            return f"unreadable: {type(err).__name__}"
+        return None
+    if path.stat().st_size == 0:
+        return "empty"
+    if _digest(path) != expected:
+        return "its bytes do not match its SHA-256 (cut or altered)"
+    return None
+
+
+def intact_checkpoint(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint that passes :func:`damage`, and the damaged newer ones (set aside as ``.damaged``)."""
+    damaged = []
+    for path in reversed(checkpoint_paths(run_dir)):
+        why = damage(path)
+        if why is None:
+            return path, damaged
+        damaged.append((path, why))
+        os.replace(path, path.with_name(path.name + ".damaged"))
+        digest_path(path).unlink(missing_ok=True)
+    return None, damaged
+
+
+def check_logs(run_dir: Path, state: dict[str, Any], checkpoint: Path) -> None:
+    """Refuse logs that were cut, deleted or edited inside the part ``checkpoint`` covers."""
+    from agents.run.status import RunStateError
+    for name, size in state["logs"].items():
+        log = run_dir / name
+        expected = state.get("log_digests", {}).get(name)
+        if size == 0:
+            continue
+        actual = log.stat().st_size if log.exists() else None
+        if actual is None or actual < size or (expected is not None and _digest(log, size) != expected):
+            found = "it is missing" if actual is None else f"{actual:,} bytes now" if actual < size else \
+                "its content differs"
+            raise RunStateError(f"{log} was changed inside the {size:,} bytes that checkpoint {checkpoint.name} "
+                                f"covers ({found}): restore the file, or delete {run_dir} to start over")
 
 
 def save(run: Any, reason: str, keep: int = 3, replay_buffer: bool = True) -> Path:
@@ -100,20 +187,24 @@ def save(run: Any, reason: str, keep: int = 3, replay_buffer: bool = True) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     state = capture(run, reason, replay_buffer)
     path = folder / f"step_{state['step']}.pt"
-    tmp = path.with_suffix(".pt.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
+    digest = _digest(tmp)
+    _write_atomic(digest_path(path), lambda f: f.write(f"{digest}\n".encode()))  # before the .pt appears
     os.replace(tmp, path)
     for old in checkpoint_paths(run.run_dir)[:-keep]:
         old.unlink()
+        digest_path(old).unlink(missing_ok=True)
     return path
 
 
 def restore(run: Any, path: Path) -> dict[str, Any]:
     """Load ``path`` into a freshly prepared ``run``; returns the checkpoint's metadata."""
     state = torch.load(path, map_location=run.model.device, weights_only=False)
+    check_logs(run.run_dir, state, path)
     model = run.model
     for _ in range(state["injections"] - getattr(model.policy, "injections", 0)):
         model.inject_heads()
@@ -159,6 +250,8 @@ class Checkpointer(BaseCallback):
         self.signal: int | None = None
         self.stop = False
         self.preempted = False
+        self.stopped_as: str | None = None  # "preempted" | "interrupted" once a stopping signal was handled
+        self.last_step: int | None = None  # env step of the last checkpoint written
         self._previous: dict[int, Any] = {}
 
     def on_switch(self, old: Any, new: Any, step: int) -> None:
@@ -181,6 +274,7 @@ class Checkpointer(BaseCallback):
         self._last = self.model.num_timesteps
         self._switched = False
         path = save(self.run, reason, self.keep, self.replay_buffer)
+        self.last_step = int(self.model.num_timesteps)
         if reason != "final":
             write_status(self.run.run_dir, "running", step=int(self.model.num_timesteps), checkpoint=path.name)
         return path
@@ -200,6 +294,8 @@ class Checkpointer(BaseCallback):
         self._previous = {}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and self.signal == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, from the last checkpoint
         self.signal = signum  # acted on at the next rollout start, a consistent point
 
     def _hand_over(self, signum: int) -> None:
@@ -207,10 +303,13 @@ class Checkpointer(BaseCallback):
         from agents.run.status import write_status
         self.signal = None
         previous = self._previous.get(signum)
-        if not callable(previous) and signum != signal.SIGTERM:
+        if signum == signal.SIGINT:
+            previous = None  # Python's KeyboardInterrupt handler: we stop cleanly instead
+        elif not callable(previous) and signum != signal.SIGTERM:
             return  # a SIGUSR nobody else handles: checkpoint and go on
         self.preempted = True
-        write_status(self.run.run_dir, "preempted", step=int(self.model.num_timesteps),
+        self.stopped_as = STOPPING.get(signum, "preempted")
+        write_status(self.run.run_dir, self.stopped_as, step=int(self.model.num_timesteps),
                      reason=f"{signal.Signals(signum).name}: checkpoint written, resume by re-running the command")
         self.stop = True
         if callable(previous):  # e.g. submitit's handler, which requeues the job

@@ -7,8 +7,9 @@ one (or from ``resume=<dir>``), guards against non-finite values and keeps ``sta
 directory holds::
 
     config.yaml      the resolved config
-    status.json      running | completed | failed | preempted (with the reason)
-    checkpoints/     step_<N>.pt (the last checkpoint.keep of them) and final.zip
+    status.json      running | completed | failed | preempted | interrupted (with the reason)
+    .lock            held by the process training in it (a second one is refused)
+    checkpoints/     step_<N>.pt + step_<N>.pt.sha256 (the last checkpoint.keep of them) and final.zip
     metrics.csv      periodic and per-task-switch rows (see agents.logs.METRIC_COLUMNS)
     episodes.csv     one row per finished episode
     tasks.csv        one row per task visit
@@ -20,6 +21,7 @@ directory holds::
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -39,14 +41,15 @@ from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
 from agents.callbacks.run_logger import RunLogger
-from agents.config.validation import ConfigError, validate, with_arm
+from agents.config.validation import ConfigError, load_stored_config, validate, with_arm
 from agents.methods import Method, build_method
-from agents.run.checkpoint import LOG_FILES, Checkpointer, latest_checkpoint, restore
+from agents.run.checkpoint import CHECKPOINT_DIR, LOG_FILES, Checkpointer, intact_checkpoint, restore
 from agents.run.console import Console
 from agents.run.guard import NonFiniteError, NonFiniteGuard
+from agents.run.lock import run_dir_lock
 from agents.run.logs import MetricsCSV
 from agents.run.malloc import raise_malloc_thresholds
-from agents.run.status import read_status, write_status
+from agents.run.status import RunStateError, read_status, write_status
 from agents.run.summary import print_summary, summarize
 from plasticity.units.base import UnknownLayerError
 
@@ -100,9 +103,13 @@ def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
     agent_cfg = cfg["agent"]
 
     venv = make_env(cfg["env"], int(agent_cfg["n_envs"]), seed, device)
-    total = cfg.get("total_timesteps") or getattr(venv, "total_steps", None)
+    schedule = getattr(venv, "total_steps", None)
+    total = cfg.get("total_timesteps") or schedule
     if not total:
         raise ValueError("total_timesteps is not set and the env has no schedule length; set total_timesteps")
+    if schedule and total > schedule:
+        print(f"warning: total_timesteps={total:,} is longer than the curriculum ({schedule:,} env steps): its last "
+              f"task goes on for {total - schedule:,} more steps", file=sys.stderr, flush=True)
     env = GymnasiumVecEnv(venv, device)
     method = build_method(cfg["method"])
     try:
@@ -157,10 +164,10 @@ RUN_ONLY_KEYS = ("run_dir", "resume", "progress")  # may differ between a run an
 
 
 def _resolve_resume(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``resume=<dir>``: that run's own config, in that directory."""
+    """``resume=<dir>``: that run's own config (validated like a new one), in that directory."""
     if not cfg.get("resume"):
         return dict(cfg)
-    stored = OmegaConf.to_container(OmegaConf.load(Path(cfg["resume"]) / "config.yaml"))
+    stored = load_stored_config(Path(cfg["resume"]))
     return {**stored, "run_dir": str(cfg["resume"]), "resume": None, "progress": cfg.get("progress", True)}
 
 
@@ -182,45 +189,63 @@ def _check_same_config(run_dir: Path, cfg: Mapping[str, Any]) -> None:
 
 
 def run(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
-    """Train ``cfg`` into its run directory, resuming from its latest checkpoint if there is one."""
+    """Train ``cfg`` into its run directory, resuming from its latest intact checkpoint if there is one."""
     validate(cfg)
     cfg = with_arm(_resolve_resume(cfg))
     run_dir = Path(cfg["run_dir"])
-    status = read_status(run_dir)
-    checkpoint = latest_checkpoint(run_dir)
-    if (status is not None and status["status"] == "completed") or checkpoint is not None:
-        _check_same_config(run_dir, cfg)
-    if status is not None and status["status"] == "completed":
-        print(f"{run_dir} is already complete ({status.get('step', 0):,} env steps); nothing to do", flush=True)
-        print_summary(summarize(run_dir))
-        return run_dir
-    if checkpoint is None:  # a fresh start: drop logs of an attempt that died before its first checkpoint
-        for name in LOG_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "tb", ignore_errors=True)
-    if cfg.get("deterministic", False):
-        torch.use_deterministic_algorithms(True)
-    return train(cfg, make_env, checkpoint)
+    with run_dir_lock(run_dir):
+        status = read_status(run_dir)
+        final_zip = run_dir / CHECKPOINT_DIR / "final.zip"
+        if status is not None and status["status"] == "completed" and final_zip.exists():
+            _check_same_config(run_dir, cfg)
+            print(f"{run_dir} is already complete ({status.get('step', 0):,} env steps); nothing to do", flush=True)
+            print_summary(summarize(run_dir))
+            return run_dir
+        checkpoint, damaged = intact_checkpoint(run_dir)
+        for path, why in damaged:
+            print(f"warning: checkpoint {path.name} is damaged ({why}); set aside as {path.name}.damaged",
+                  file=sys.stderr, flush=True)
+        if damaged:
+            if checkpoint is None:
+                raise RunStateError(f"{run_dir} has no intact checkpoint left (damaged: "
+                                    f"{', '.join(p.name for p, _ in damaged)}); delete the directory to start over")
+            print(f"resuming from {checkpoint.name}, the newest intact checkpoint", file=sys.stderr, flush=True)
+        if checkpoint is not None or (status is not None and status["status"] == "completed"):
+            _check_same_config(run_dir, cfg)
+        if checkpoint is None:  # a fresh start: drop logs of an attempt that died before its first checkpoint
+            for name in LOG_FILES:
+                (run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / "tb", ignore_errors=True)
+        if cfg.get("deterministic", False):
+            torch.use_deterministic_algorithms(True)
+        return train(cfg, make_env, checkpoint)
 
 
 def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None = None) -> Path:
     """Train the agent described by ``cfg`` (continuing from ``checkpoint``) and return its run directory."""
     run = prepare(cfg, make_env)
     model = run.model
+    finished = False
     if checkpoint is not None:
         restored = restore(run, checkpoint)
         purge_tensorboard(model, restored["step"])
+        finished = restored["reason"] == "final"  # the run had ended: only its final files are missing
     write_status(run.run_dir, "running", step=int(model.num_timesteps))
     guard = run.guard = NonFiniteGuard(model.policy, model.policy.optimizer, lambda: model.num_timesteps)
     run.checkpointer.install_signal_handlers()
     start, start_step = time.time(), model.num_timesteps
     try:
-        model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=run.callback, log_interval=None,
-                    reset_num_timesteps=checkpoint is None)
-        guard.check()  # a deferred (CUDA) check: before the final checkpoint
+        if not finished:
+            model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=run.callback,
+                        log_interval=None, reset_num_timesteps=checkpoint is None)
+            guard.check()  # a deferred (CUDA) check: before the final checkpoint
     except NonFiniteError as err:
         write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=str(err))
         raise SystemExit(f"error: {err}") from None
+    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stands
+        write_status(run.run_dir, "interrupted", step=int(model.num_timesteps),
+                     reason="a second Ctrl-C; resume by re-running the command (from the last checkpoint)")
+        raise SystemExit("interrupted: re-run the command to resume from the last checkpoint") from None
     except BaseException as err:
         write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=f"{type(err).__name__}: {err}")
         raise
@@ -231,15 +256,20 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
         model.logger.close()
     elapsed = time.time() - start
     if run.checkpointer.preempted:
-        print(f"preempted at env step {model.num_timesteps:,}: checkpoint written; re-run the command to resume",
-              flush=True)
-        raise SystemExit(143)
-    run.checkpointer.save("final")
-    model.save(run.run_dir / "checkpoints" / "final.zip")
+        print(f"{run.checkpointer.stopped_as} at env step {run.checkpointer.last_step:,}: checkpoint written; "
+              "re-run the command to resume", flush=True)
+        raise SystemExit(130 if run.checkpointer.stopped_as == "interrupted" else 143)
+    if not finished:
+        run.checkpointer.save("final")
+    model.save(run.run_dir / CHECKPOINT_DIR / "final.zip")
     run.env.close()
     write_status(run.run_dir, "completed", step=int(model.num_timesteps))
 
     print_summary(summarize(run.run_dir, final_step=model.num_timesteps))
+    if finished:
+        print(f"the run had ended at env step {model.num_timesteps:,}; its final model and status are written now; "
+              f"run directory: {run.run_dir}", flush=True)
+        return run.run_dir
     steps = model.num_timesteps - start_step
     print(f"{steps:,} env steps in {elapsed:.0f} s ({steps / max(elapsed, 1e-9):,.0f} steps/s); "
           f"run directory: {run.run_dir}", flush=True)

@@ -1,4 +1,5 @@
-"""``status.json`` in a run directory: ``running`` | ``completed`` | ``failed`` | ``preempted``, with a reason.
+"""``status.json`` in a run directory: ``running`` | ``completed`` | ``failed`` | ``preempted`` | ``interrupted``,
+with a reason.
 
 Written atomically (temp file + rename), so a reader never sees half a file. A run directory is complete only
 when its status says ``completed``.
@@ -28,3 +29,7 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+class RunStateError(Exception):
+    """A run directory that cannot be used as it is (in use, damaged logs, no intact checkpoint): one line, exit 2."""

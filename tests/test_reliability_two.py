@@ -1,0 +1,229 @@
+"""Reliability, round two (issue 20): finished runs resumed, damaged checkpoints and logs, two writers, stored
+configs, unwritable run directories, Ctrl-C, and the step a preemption message names."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from agents.run.checkpoint import checkpoint_paths, digest_path
+from agents.run.logs import read_csv
+from agents.run.runner import prepare, run
+from agents.run.status import RunStateError, read_status
+from envs import make_curriculum
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+TINY = ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=1536",
+        "env.cycles=1", "checkpoint.every=768", "metrics.every=512", "log_every=256", "eval.every=1024",
+        "eval.episodes=2", "eval.max_steps=200", "deterministic=true", "progress=false", "device=cpu"]
+LOGS = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")
+
+
+def config(run_dir: Path, *overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*TINY, f"run_dir={run_dir}", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def rows(run_dir: Path) -> dict[str, list[dict]]:
+    return {name: [{k: v for k, v in r.items() if k not in ("time_s", "sps")} for r in read_csv(run_dir / name)]
+            for name in LOGS}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One complete tiny run (3 tasks' worth of checkpoints); tests copy it rather than train again."""
+    run_dir = tmp_path_factory.mktemp("ref") / "run"
+    run(config(run_dir), make_curriculum)
+    return run_dir
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    subprocess.run(["cp", "-a", str(src), str(dst)], check=True)
+    return dst
+
+
+# -- 1 and 11: a run that had ended -------------------------------------------------------------------------------
+def test_a_finished_run_without_status_or_final_model_is_completed_without_new_rows(reference, tmp_path):
+    ended = copy_run(reference, tmp_path / "ended")
+    (ended / "status.json").unlink()  # killed after the final checkpoint, or the status was lost
+    run(config(ended), make_curriculum)
+    assert rows(ended) == rows(reference)  # the final rows were not written a second time
+    assert read_status(ended)["status"] == "completed"
+    (ended / "checkpoints" / "final.zip").unlink()  # "complete" needs the final model too
+    run(config(ended), make_curriculum)
+    assert (ended / "checkpoints" / "final.zip").exists() and rows(ended) == rows(reference)
+
+
+# -- 2: damaged checkpoints ------------------------------------------------------------------------------------
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _scramble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = os.urandom(64)  # random bytes inside: it may still load, with wrong numbers
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _empty, _scramble], ids=["truncated", "empty", "random-bytes"])
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_resumes(reference, tmp_path, capfd, damage):
+    damaged = copy_run(reference, tmp_path / "damaged")
+    (damaged / "status.json").unlink()
+    newest, previous = checkpoint_paths(damaged)[-1], checkpoint_paths(damaged)[-2]
+    damage(newest)
+    run(config(damaged), make_curriculum)
+    err = capfd.readouterr().err
+    assert f"checkpoint {newest.name} is damaged" in err and f"resuming from {previous.name}" in err
+    assert (damaged / "checkpoints" / f"{newest.name}.damaged").exists()
+    assert rows(damaged) == rows(reference)  # trained again from the previous checkpoint, identically
+    assert read_status(damaged)["status"] == "completed"
+
+
+def test_no_intact_checkpoint_left_is_refused(reference, tmp_path):
+    damaged = copy_run(reference, tmp_path / "damaged")
+    (damaged / "status.json").unlink()
+    for path in checkpoint_paths(damaged):
+        _empty(path)
+    with pytest.raises(RunStateError, match="has no intact checkpoint left"):
+        run(config(damaged), make_curriculum)
+
+
+def test_every_checkpoint_has_its_digest(reference):
+    assert all(digest_path(p).read_text().strip() for p in checkpoint_paths(reference))
+
+
+# -- 3: damaged logs ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["cut", "deleted", "edited"])
+def test_a_log_damaged_inside_its_checkpointed_part_is_refused(reference, tmp_path, how):
+    broken = copy_run(reference, tmp_path / "broken")
+    (broken / "status.json").unlink()
+    log = broken / "metrics.csv"
+    if how == "cut":
+        log.write_bytes(log.read_bytes()[:300])
+    elif how == "deleted":
+        log.unlink()
+    else:
+        log.write_text(log.read_text().replace(",", ";", 3))
+    before = log.read_bytes() if log.exists() else None
+    with pytest.raises(RunStateError, match=r"metrics\.csv was changed inside the .* bytes that checkpoint"):
+        run(config(broken), make_curriculum)
+    if before is not None:
+        assert log.read_bytes() == before  # refused before anything was appended
+
+
+# -- 4: two processes -------------------------------------------------------------------------------------------
+def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
+    run_dir = tmp_path / "busy"
+    code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
+            f"with run_dir_lock(Path({str(run_dir)!r})):\n print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunStateError, match=rf"is in use by another process \(pid {holder.pid}\)"):
+            run(config(run_dir), make_curriculum)
+        result = subprocess.run([sys.executable, "scripts/train.py", *TINY, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                                env=ENV, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+            f"error: {run_dir} is in use by another process (pid {holder.pid}): wait for it to end, or use another "
+            "run directory"], result.stderr[-2000:]
+        assert not (run_dir / "metrics.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    run(config(run_dir), make_curriculum)  # the lock died with its process
+    assert read_status(run_dir)["status"] == "completed"
+
+
+# -- 5, 6, 7, 9: inputs refused before anything is written ------------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "scripts/train.py", *args], cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _one_line(result: subprocess.CompletedProcess, message: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+
+
+def test_resume_validates_the_stored_config(reference, tmp_path):
+    bad = copy_run(reference, tmp_path / "bad")
+    text = (bad / "config.yaml").read_text()
+    (bad / "config.yaml").write_text(text.replace("learning_rate: 0.00025", "learning_rate: -1.0", 1))
+    _one_line(_cli(f"resume={bad}"), f"resume='{bad}': its config.yaml has agent.learning_rate=-1.0: must be > 0")
+    (bad / "config.yaml").write_text("agent: {learning_rate: [")
+    _one_line(_cli(f"resume={bad}"), f"resume='{bad}': its config.yaml cannot be read")
+
+
+def test_run_directories_that_cannot_be_written_are_refused_in_one_line(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [(f"hydra.run.dir={a_file}/run", "is a file, not a directory"),
+             (f"hydra.run.dir={tmp_path / ('x' * 300)}", "a path component is 300 bytes long"),
+             ("hydra.run.dir=/proc/no_such_pid/run", "cannot hold a run"),
+             (f"run_dir={a_file}/run", "is a file, not a directory")]
+    for override, message in cases:
+        _one_line(_cli(override), message)
+    assert list(tmp_path.iterdir()) == [a_file]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["seed=4294967296"], "seed=4294967296: must be in [0, 4294967295]"),
+    (["agent.learning_rate=inf"], "agent.learning_rate=inf: must be a finite number"),
+    (["method.coef=inf"], "method.coef=inf: must be a finite number"),
+    (["agent.ent_coef=inf"], "agent.ent_coef=inf: must be a finite number"),
+    (["method.target_scale=inf"], "method.target_scale=inf: must be a finite number"),
+    (["method.eps=inf"], "method.eps=inf: must be a finite number"),
+    (["torch_threads=100000"], "torch_threads=100000: must be in [1, "),
+    (["env=minatar_demo,breakout"], "several values make a sweep: add -m"),
+    (["method.units=null", "method.units.name=redo"], "method.units is null (set by method.units=null)"),
+    (["agent=dqn", "agent.buffer_size=150000000"], "agent.buffer_size=150000000: the replay buffer needs"),
+])
+def test_values_that_used_to_fail_late_are_refused_at_once(tmp_path, overrides, message):
+    _one_line(_cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}"), message)
+    assert not (tmp_path / "run").exists()
+
+
+# -- 8: a total longer than the curriculum --------------------------------------------------------------------
+def test_total_timesteps_beyond_the_curriculum_is_announced(tmp_path, capsys):
+    prepare(config(tmp_path / "run", "total_timesteps=5000", "eval.enabled=false", "metrics.enabled=false"),
+            make_curriculum)
+    assert ("warning: total_timesteps=5,000 is longer than the curriculum (3,072 env steps): its last task goes on "
+            "for 1,928 more steps") in capsys.readouterr().err
+
+
+# -- 10 and 12: Ctrl-C and SIGTERM stop at a checkpoint and say which ---------------------------------------------
+@pytest.mark.parametrize("sig, status, code", [(signal.SIGINT, "interrupted", 130), (signal.SIGTERM, "preempted", 143)])
+def test_a_stopping_signal_checkpoints_names_its_step_and_resumes(reference, tmp_path, sig, status, code):
+    run_dir = tmp_path / "stopped"
+    args = [*TINY, "checkpoint.every=1000000", "env.steps_per_task=6000"]
+    proc = subprocess.Popen([sys.executable, "scripts/train.py", *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "metrics.csv").exists() or len(read_csv(run_dir / "metrics.csv")) < 3:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    (checkpoint,) = checkpoint_paths(run_dir)
+    step = int(checkpoint.stem.split("_")[1])
+    assert f"{status} at env step {step:,}: checkpoint written" in out
+    assert read_status(run_dir)["status"] == status
+    resumed = subprocess.run([sys.executable, "scripts/train.py", *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                             env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and read_status(run_dir)["status"] == "completed", resumed.stderr[-2000:]
