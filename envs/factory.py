@@ -123,7 +123,7 @@ def make_curriculum(spec: Mapping[str, Any], num_envs: int, seed: int = 0, devic
     bit ``minatar`` per sub-env seed). ``vectorization: subproc`` runs each sub-env in its own worker process
     (gymnasium's ``AsyncVectorEnv``, numpy backends only); the workers count global steps for the whole batch, so
     they switch tasks at the same step and reproduce the batched env's trajectories exactly. On small CPUs it is
-    slower (ecosystem.md §11).
+    slower (measured: docs/performance.md).
     """
     vectorization = spec.get("vectorization", "batched")
     if vectorization not in VECTORIZATIONS:

@@ -12,15 +12,15 @@ from typing import Any
 MINATAR = {"kind": "minatar", "sticky_action_prob": 0.1, "difficulty_ramping": True, "max_episode_steps": None,
            "vectorization": "batched", "backend": "torch"}
 # The AdamO authors' environment (gymnax MinAtar): no sticky actions, episodes cut at 1000 steps (Freeway ends
-# itself at 2500); ecosystem.md §7, §13.
+# itself at 2500); the authors' rejax/gymnax settings.
 GYMNAX = {"sticky_action_prob": 0.0, "max_episode_steps": 1000}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # All five MinAtar games in a fixed order, 1M env steps each, three cycles.
     "minatar_switch": {**MINATAR, "tasks": ["breakout", "space_invaders", "asterix", "freeway", "seaquest"],
                        "steps_per_task": 1_000_000, "cycles": 3, "order": "fixed"},
-    # The AdamO paper's continual MinAtar (methods.md §1.8): 4 games (Seaquest excluded as a reward-scale
-    # outlier), random game order per cycle, a fresh random channel permutation per game per cycle,
+    # The AdamO paper's continual MinAtar (Rosseau et al. 2026, their rejax code): 4 games (Seaquest excluded as a
+    # reward-scale outlier), random game order per cycle, a fresh random channel permutation per game per cycle,
     # 15M env steps per game, 20 cycles (80 switches, 1.2B steps).
     "minatar_adamo": {**MINATAR, "tasks": ["breakout", "asterix", "space_invaders", "freeway"],
                       "transforms": [{"type": "channel_permutation"}],
@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                                                            {"game": "freeway", "max_episode_steps": None}],
                              "transforms": [{"type": "channel_permutation"}],
                              "steps_per_task": 15_000_000, "cycles": 20, "order": "random"},
-    # C-CHAIN's continual MinAtar DQN (methods.md §6.5): SpaceInvaders → Asterix → Seaquest, 2M steps each,
+    # C-CHAIN's continual MinAtar DQN (Tang et al., ICML 2025): SpaceInvaders → Asterix → Seaquest, 2M steps each,
     # with C-CHAIN's Seaquest guard (an episode of 1000 steps with return < 0.1 ends).
     "minatar_cchain": {**MINATAR, "tasks": ["space_invaders", "asterix",
                                             {"game": "seaquest", "stall_steps": 1000, "stall_min_return": 0.1}],

@@ -1,4 +1,4 @@
-"""Plasticity injection (Nikishin et al., 2023; methods.md §6.4).
+"""Plasticity injection (Nikishin et al., NeurIPS 2023, arXiv 2305.15555).
 
 At injection the head ``h_θ`` is kept (frozen, as in the paper; ``freeze_old=False`` keeps training it, as
 Plasticine's port does), a freshly initialized head ``h_θ'`` and a frozen copy ``h_θ'_0`` of it are added::

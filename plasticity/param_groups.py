@@ -3,7 +3,8 @@
 Every group carries a ``regularize`` flag. Regularizers in :mod:`plasticity.optim` act only on groups with
 ``regularize=True``; plain torch optimizers ignore the extra key, so the same groups work with
 ``torch.optim.Adam``. Output heads are the usual thing to exclude: an isometric or shrunk output layer is
-harmful in RL, where value scales differ by orders of magnitude between tasks (methods.md §1.9).
+harmful in RL, where value scales differ by orders of magnitude between tasks
+(Rosseau et al. 2026 exclude output layers; so do their rejax and nanochat code).
 """
 
 from __future__ import annotations

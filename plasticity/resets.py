@@ -1,11 +1,11 @@
 """Task-switch interventions, all in place: parameters stay the same tensors in the optimizer.
 
 * :func:`reset_optimizer_state` — forget Adam's moments and step counts (the AdamO paper resets Adam at every
-  task boundary, for every arm; methods.md §1.9). Regularizer state (initial weights, …) is kept.
+  task boundary, for every arm: Rosseau et al. 2026). Regularizer state (initial weights, …) is kept.
 * :func:`reset_parameters` — copy a fresh initialization into parameters (a head, or the whole network) and
   forget their optimizer state.
 * :func:`shrink_perturb` — Ash & Adams (2020): ``θ ← shrink·θ + perturb·θ_fresh``, with ``θ_fresh`` a new draw
-  from the initialization distribution (methods.md §6.2; their exact constants were not found — ours are
+  from the initialization distribution (their exact constants were not found — ours are
   documented defaults).
 
 ``fresh`` parameters come from :func:`fresh_like` (a deep copy re-initialized by each submodule's

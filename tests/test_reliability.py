@@ -55,7 +55,7 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["env.sticky_action_prob=1.5"], "env.sticky_action_prob=1.5: must be >= 0 and <= 1"),
     (["device=cuda"] if not torch.cuda.is_available() else ["device=cuda:99"], "device='cuda"),
     (["device=tpu"], "device='tpu': valid choices: auto, cpu, cuda, cuda:<index>"),
-    (["seed=-1"], "seed=-1: must be >= 0"),
+    (["seed=-1"], "seed=-1: must be in [0, 4294967295]"),
     (["seed=abc"], "seed='abc': must be an integer"),
     (["total_timesteps=0"], "total_timesteps=0: must be >= 1"),
     (["agent.batch_size=100000"], "agent.batch_size=100000: must be <= n_steps × n_envs"),
@@ -69,7 +69,7 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["eval.episodes=0"], "eval.episodes=0: must be >= 1"),
     (["method.on_switch.reset=sometimes"], "method.on_switch.reset='sometimes': valid choices: None, head, all"),
     (["resume=/nonexistent/run"], "resume='/nonexistent/run': must be a run directory"),
-    (["torch_threads=0"], "torch_threads=0: must be >= 1"),
+    (["torch_threads=0"], "torch_threads=0: must be in [1, "),
     (["-m", "seed=0,1", "method=adam,nope"], "method='nope'"),
 ]
 

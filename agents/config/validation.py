@@ -51,8 +51,8 @@ OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 UNIT_OPTIONS: dict[str, tuple[str, ...]] = {
     "cbp": ("replacement_rate", "maturity_threshold", "decay_rate", "utility", "accumulate", "mean_correction",
-            "init", "seed", "layers"),
-    "redo": ("threshold", "interval", "init", "seed", "layers"),
+            "init", "seed", "layers", "reset_optimizer"),
+    "redo": ("threshold", "interval", "score_batch", "init", "seed", "layers", "reset_optimizer"),
 }
 CBP_UTILITIES = ("contribution", "zero_contribution", "adaptable_contribution")
 UNIT_INITS = ("match", "default", "lecun", "kaiming")
@@ -361,7 +361,11 @@ def _method(method: Mapping[str, Any], agent: Mapping[str, Any]) -> None:
         raise ConfigError("method.betas", betas, "must be two numbers in [0, 1)")
     for i, b in enumerate(betas):
         number(b, f"method.betas[{i}]", 0.0, 1.0, high_open=True)
-    number(method.get("target_scale", 1.0), "method.target_scale", 0.0, low_open=True)
+    scale = method.get("target_scale", 1.0)
+    if isinstance(scale, str) and scale != "auto":
+        raise ConfigError("method.target_scale", scale, "must be a number > 0 or auto (out/in for tall layers)")
+    if scale != "auto":
+        number(scale, "method.target_scale", 0.0, low_open=True)
     number(method.get("exponent", 2.0), "method.exponent (k)", 1.0)
     integer(method.get("power_iterations", 1), "method.power_iterations", 1)
     boolean(method.get("regularize_heads", False), "method.regularize_heads")
@@ -387,6 +391,7 @@ def _units(units: Any, agent: Mapping[str, Any]) -> None:
     if net.get("type") == "mlp" and not net.get("hidden", [64, 64]):
         raise ConfigError("method.units.name", name, "needs a network with a hidden layer (agent.network.hidden "
                           "is empty)")
+    boolean(units.get("reset_optimizer", True), "method.units.reset_optimizer")
     layers = units.get("layers")
     if layers is not None and (isinstance(layers, str) or not isinstance(layers, Sequence)
                                or not all(isinstance(n, str) for n in layers)):
@@ -404,6 +409,7 @@ def _units(units: Any, agent: Mapping[str, Any]) -> None:
     else:
         number(units.get("threshold", 0.1), "method.units.threshold (tau)", 0.0)
         integer(units.get("interval", 1), "method.units.interval", 1)
+        integer(units.get("score_batch", 256), "method.units.score_batch", 1)
 
 
 def _device(device: Any) -> None:

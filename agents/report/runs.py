@@ -4,11 +4,11 @@ A run directory is any directory holding ``config.yaml`` and ``tasks.csv`` (what
 a Hydra multirun directory is searched recursively. Runs are grouped into **curricula** by
 ``(agent, env)`` and compared by ``method`` over seeds.
 
-**Plasticity ratio** of visit ``k`` (methods.md §7): ``AUC(return on visit k) / AUC(return of a fresh agent on
-visit k)``, the reference being runs of the same curriculum with ``method=reset_all`` (the network and the
-optimizer re-initialized at every switch: a fresh agent per task), matched by seed where the reference has
-that seed, else averaged over the reference seeds. The ratio assumes positive returns. ``final_ratio`` does
-the same with the visits' final returns.
+**Plasticity ratio** of visit ``k`` (Dohare et al. 2024; Abbas et al. 2023): ``AUC(return on visit k) / AUC(return
+of a fresh agent on visit k)``, the reference being runs of the same curriculum with ``method=reset_all`` (the
+network and the optimizer re-initialized at every switch: a fresh agent per task), matched by seed where the
+reference has that seed, else averaged over the reference seeds. The ratio assumes positive returns.
+``final_ratio`` does the same with the visits' final returns.
 """
 
 from __future__ import annotations

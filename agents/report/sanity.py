@@ -2,7 +2,8 @@
 
 Final return = mean return of the last ``last`` (100) training episodes, the MinAtar README's measure (a
 100-episode moving average of training returns). Runs of the same agent and game are averaged over seeds.
-References (``shared/spec/ecosystem.md`` §8): note their variants and budgets before comparing.
+References (MinAtar: Young & Tian 2019; gymnax/PureJaxRL (Lange 2022; Lu et al. 2022); CleanRL;
+SB3 rl-zoo): note their variants and budgets before comparing.
 """
 
 from __future__ import annotations

@@ -204,7 +204,8 @@ def save(run: Any, reason: str, keep: int = 3, replay_buffer: bool = True) -> Pa
 def restore(run: Any, path: Path) -> dict[str, Any]:
     """Load ``path`` into a freshly prepared ``run``; returns the checkpoint's metadata."""
     state = torch.load(path, map_location=run.model.device, weights_only=False)
-    check_logs(run.run_dir, state, path)
+    if path.resolve().parent.parent == run.run_dir.resolve():  # the run's own logs (not a state copied elsewhere)
+        check_logs(run.run_dir, state, path)
     model = run.model
     for _ in range(state["injections"] - getattr(model.policy, "injections", 0)):
         model.inject_heads()

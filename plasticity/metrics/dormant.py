@@ -1,4 +1,4 @@
-"""τ-dormant units (Sokar et al. 2023, ReDo; methods.md §6.3, §7).
+"""τ-dormant units (Sokar, Agarwal, Castro & Evci, ICML 2023 — ReDo).
 
 For a layer with activations ``h`` of shape ``(N, units)``, ``(N, units, positions)`` or a conv map ``(N, C, H, W)``
 (reduced per channel, as ReDo's code does: positions = H·W)::
@@ -27,18 +27,26 @@ def as_units(h: Tensor) -> Tensor:
     return h.flatten(2) if h.ndim == 4 else h
 
 
-def dormant_scores(h: Tensor) -> Tensor:
-    """``s_i`` per unit from activations (:func:`as_units` shapes)."""
-    h = as_units(h)
-    per_unit = h.abs().mean(dim=(0, 2))
+def mean_magnitude(h: Tensor) -> Tensor:
+    """``mean_{n,pos} |h_i|`` per unit (activations of :func:`as_units` shapes)."""
+    return as_units(h).abs().mean(dim=(0, 2))
+
+
+def scores_from_magnitudes(per_unit: Tensor) -> Tensor:
+    """``s_i = m_i / mean_k m_k`` from per-unit mean magnitudes ``m``."""
     return per_unit / per_unit.mean().clamp_min(torch.finfo(per_unit.dtype).tiny)
 
 
-def dormant_mask(h: Tensor, tau: float) -> Tensor:
-    """Boolean mask of the τ-dormant units."""
+def dormant_scores(h: Tensor) -> Tensor:
+    """``s_i`` per unit from activations (:func:`as_units` shapes)."""
+    return scores_from_magnitudes(mean_magnitude(h))
+
+
+def dormant_mask(h: Tensor, tau: float, scores: Tensor | None = None) -> Tensor:
+    """Boolean mask of the τ-dormant units (of ``h``, or of given ``scores``)."""
     if tau < 0:
         raise ValueError(f"tau={tau!r} must be >= 0")
-    scores = dormant_scores(h)
+    scores = dormant_scores(h) if scores is None else scores
     if tau == 0:
         return torch.isclose(scores, torch.zeros_like(scores))
     return scores <= tau

@@ -1,4 +1,4 @@
-"""Layer Jacobians and the isometry gap (Rosseau et al. 2026; methods.md §1.8, §7).
+"""Layer Jacobians and the isometry gap (Rosseau et al., ICML 2026).
 
 For a hidden layer ``h = φ(W x + b)`` the Jacobian of its output w.r.t. its input is ``J(x) = D(x) W`` with
 ``D = diag(φ'(pre))``. For ReLU ``φ' = 1[h > 0]``, read from the captured activations (so no pre-activations

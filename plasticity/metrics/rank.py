@@ -1,4 +1,5 @@
-"""Rank-like summaries of a spectrum (methods.md §7). Names clash between papers, so each function says which.
+"""Rank-like summaries of a spectrum (Roy & Vetterli 2007; Kumar et al. 2020). Names clash between papers, so
+each function says which.
 
 For singular values ``σ_1 ≥ … ≥ σ_r ≥ 0`` (of features ``H ∈ R^{N×d}``, a weight matrix, or the eigenvalues of
 a PSD matrix such as an NTK):

@@ -1,4 +1,5 @@
-"""Second-order and kernel spectra on a probe batch: eNTK, empirical Fisher, Hessian (methods.md §5, §7).
+"""Second-order and kernel spectra on a probe batch: eNTK, empirical Fisher, Hessian (Lewandowski et al.
+2023, arXiv 2312.00246; C-CHAIN, Tang et al. 2025).
 
 All three use the network's outputs ``f(x) ∈ R^k`` on a probe batch ``x_1..N`` and, where a loss is needed,
 the **target-fitting objective** ``ℓ_n = ½‖f(x_n) − y_n‖²`` with fresh random targets ``y ~ N(0, I)`` — the

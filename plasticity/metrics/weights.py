@@ -1,4 +1,4 @@
-"""Weight-space statistics (methods.md §7, §1.8).
+"""Weight-space statistics (Dohare et al. 2024; Plasticine; Rosseau et al. 2026).
 
 * :func:`weight_magnitude` — Dohare / Kumar: mean ``|w|`` (average L1 per parameter) over the given tensors.
 * :func:`distance_from_init` — Plasticine's ``compute_l2_norm_difference``: ``√(Σ(θ − θ₀)² / P)``.

@@ -16,7 +16,7 @@ preset                 what it adds to Adam                                     
 =====================  ==========================================================  ======================
 
 Every preset keeps Adam's arguments (``lr``, ``betas``, ``eps``, ``weight_decay``, …) and regularizes only
-param groups with ``regularize=True``. Defaults follow methods.md §9.
+param groups with ``regularize=True``. Defaults and their sources: docs/methods.md.
 """
 
 from __future__ import annotations
@@ -30,19 +30,25 @@ from plasticity.regularizers import L2, Isometry, L2Init, Spectral, Wasserstein
 class AdamO(RegularizedAdam):
     """Adam + decoupled isometry step (:class:`plasticity.regularizers.Isometry`, ``coupled=False``).
 
-    :param coef: λ; the paper's supervised setting is 1e-3 (``||·||²`` convention, see Isometry).
+    :param coef: λ in our ``‖Gram − sI‖²`` convention. The authors' supervised λ = 1e-3 is in their code's
+        ``½‖·‖²`` convention, i.e. 5e-4 here (the default); their MinAtar ``ortho_coeff = 0.1`` is 0.05 here.
+    :param target_scale: ``s``, or ``"auto"`` (``out/in`` for tall layers, as the authors' RL code).
     """
 
-    def __init__(self, params, lr: float = 1e-3, *, coef: float = 1e-3, target_scale: float = 1.0,
+    def __init__(self, params, lr: float = 1e-3, *, coef: float = 5e-4, target_scale: float | str = 1.0,
                  normalize_by_dim: bool = False, **adam: Any):
         super().__init__(params, lr, regularizers=[Isometry(coef, coupled=False, target_scale=target_scale,
                                                             normalize_by_dim=normalize_by_dim)], **adam)
 
 
 class IsoAdam(RegularizedAdam):
-    """Adam + the isometry penalty *coupled* into the gradient (Adam rescales it per coordinate)."""
+    """Adam + the isometry penalty *coupled* into the gradient (Adam rescales it per coordinate).
 
-    def __init__(self, params, lr: float = 1e-3, *, coef: float = 1e-3, target_scale: float = 1.0,
+    :param coef: λ of ``λ·‖Gram − sI‖²`` added to the loss — the authors' coupled ("loss") mode has no ½, so
+        their λ maps 1:1 here (unlike AdamO's decoupled step).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, *, coef: float = 1e-3, target_scale: float | str = 1.0,
                  normalize_by_dim: bool = False, **adam: Any):
         super().__init__(params, lr, regularizers=[Isometry(coef, coupled=True, target_scale=target_scale,
                                                             normalize_by_dim=normalize_by_dim)], **adam)

@@ -1,9 +1,9 @@
 """L2 and L2-Init (regenerative) regularization.
 
 * :class:`L2` — ``R(θ) = ½||θ||²``, ``∇R = θ``: with ``coupled=True`` and coefficient ``λ`` this is exactly
-  ``torch.optim.Adam(weight_decay=λ)`` (Dohare's PPO+L2 arm, methods.md §2.5); with ``coupled=False`` it is
+  ``torch.optim.Adam(weight_decay=λ)`` (Dohare et al. 2024's PPO+L2 arm); with ``coupled=False`` it is
   AdamW-style decoupled decay ``θ ← θ − lr·λ·θ``.
-* :class:`L2Init` — Kumar, Marklund & Van Roy (arXiv 2308.11958, methods.md §6.1):
+* :class:`L2Init` — Kumar, Marklund & Van Roy (arXiv 2308.11958):
   ``R(θ) = ||θ − θ₀||²`` (squared, *not* Plasticine's unsquared norm), ``∇R = 2(θ − θ₀)``, with ``θ₀`` the
   parameters when the optimizer was built (the initialization itself, not a resample). Applies to biases too.
   When a unit method re-initializes entries (CBP, ReDo), their anchor becomes the new values.

@@ -1,4 +1,4 @@
-"""Spectral regularization (Lewandowski et al., arXiv 2406.06811 / ICLR 2025; methods.md §3).
+"""Spectral regularization (Lewandowski et al., arXiv 2406.06811 / ICLR 2025).
 
 Keeps each weight matrix's largest singular value near 1::
 

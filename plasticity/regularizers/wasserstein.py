@@ -1,4 +1,4 @@
-"""Wasserstein-to-init regularization (Lewandowski, Tanaka, Schuurmans & Machado, arXiv 2312.00246; §5).
+"""Wasserstein-to-init regularization (Lewandowski, Tanaka, Schuurmans & Machado, arXiv 2312.00246).
 
 The squared 1-D Wasserstein-2 distance between the empirical distribution of a tensor's current values and
 that of its initial values, which for equal sample counts is the squared distance of the *sorted* values::

@@ -40,10 +40,14 @@ class UnitMethod:
     :param seed: seed of the draws.
     :param trace_with: a callable running one forward pass, to read the structure now instead of at the first
         training step.
+    :param reset_optimizer: reset the optimizer state of the touched entries (default). ``False`` is Dohare's PPO
+        code, which used stock Adam and never touched its state.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, init: str | float = "match",
-                 seed: int = 0, trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None):
+                 seed: int = 0, trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None,
+                 reset_optimizer: bool = True):
+        self.reset_optimizer = bool(reset_optimizer)
         self.compiled = model is not original_module(model)
         self.model = original_module(model)
         self.optimizer = optimizer
@@ -69,7 +73,7 @@ class UnitMethod:
         else:
             self._recorder = ForwardRecorder(self.model)
         self._handles.append(optimizer.register_step_post_hook(self._after_step))
-        if entry_steps.supports(optimizer):
+        if entry_steps.supports(optimizer) and self.reset_optimizer:
             entry_steps.attach(optimizer)  # now, so that a checkpoint loaded into the optimizer restores it
 
     def _remember_call(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -137,7 +141,8 @@ class UnitMethod:
     def reinit(self, layer_name: str, units: Tensor) -> None:
         """Fresh incoming weights, zero incoming bias and outgoing weights, reset optimizer state of those."""
         assert self.graph is not None
-        reinit_units(self.graph[layer_name], units, self._bounds[layer_name], self.generator, self.optimizer)
+        reinit_units(self.graph[layer_name], units, self._bounds[layer_name], self.generator,
+                     self.optimizer if self.reset_optimizer else None)
 
     # -- state ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Continual backprop / generate-and-test (Dohare et al., Nature 2024; methods.md §2.1–2.3).
+"""Continual backprop / generate-and-test (Dohare et al., Nature 2024; shibhansh/loss-of-plasticity,
+``lop/algos/gnt.py``, ``cbp_linear.py``, ``cbp_conv.py``).
 
 After every optimizer step, for each hidden layer with activations ``h`` (as its consumers see them):
 
@@ -11,8 +12,13 @@ After every optimizer step, for each hidden layer with activations ``h`` (as its
 
    with ``u ← η u + (1 − η)·new``, bias-corrected ``û = u / (1 − η^age)``. We take means over outgoing
    weights (Dohare's code) rather than the Nature text's sum: the same ranking within a layer. For a conv
-   channel the batch mean also runs over positions, and its outgoing weights are its whole kernel slice or its
-   ``H·W`` columns after a flatten;
+   channel feeding a conv, the batch mean also runs over positions and its outgoing weights are its kernel
+   slice; feeding a linear layer after a flatten, each position ``p`` has its own column, and the products
+   ``mean_k |w_{k,(c,p)}| · mean_batch |h_{c,p}|`` are averaged over ``p`` (:func:`contribution`, as
+   Dohare's ``cbp_conv``);
+   Every layer is scored first, then replacements are made (two passes, as the reference's ``test_features``
+   / ``gen_new_features``): a replacement zeroes the next layer's incoming weights, which its
+   ``adaptable_contribution`` divides by;
 3. units with ``age > maturity_threshold`` are eligible; ``ρ·#eligible`` units are due (``accumulate=True``:
    fractions accumulate and ``floor`` units are replaced when the total reaches 1; ``False``: below 1, one unit
    with that probability);
@@ -32,10 +38,30 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from plasticity.network import LayerGraph
+from plasticity.network import HiddenLayer, LayerGraph
 from plasticity.units.base import UnitMethod
 
 UTILITIES = ("contribution", "zero_contribution", "adaptable_contribution")
+
+
+def contribution(layer: HiddenLayer, spread: Tensor) -> Tensor:
+    """``mean |w_out| · mean |h|`` per unit, pooled over the consumers like ``outgoing_magnitude`` (each weighted by
+    its outgoing weights per unit). ``spread`` is ``mean_batch |h|`` (or ``|h − f̂|``) per unit and position,
+    ``(units, positions)``. Where a conv channel feeds a linear layer after a flatten, its ``H·W`` columns are
+    position by position: the products ``mean_k |w_{k,(c,p)}| · spread_{c,p}`` are averaged over ``p`` (Dohare's
+    ``cbp_conv``), not the two averages multiplied; a conv or linear consumer multiplies the averages."""
+    total = torch.zeros(layer.n_units, device=spread.device)
+    count = 0
+    for consumer in layer.consumers:
+        per_unit_weights = consumer.weight.numel() // layer.n_units
+        if consumer.group > 1 and spread.shape[1] == consumer.group:
+            w = consumer.weight.detach().abs().view(consumer.weight.shape[0], layer.n_units, consumer.group)
+            value = (w.mean(dim=0) * spread).mean(dim=1)
+        else:
+            value = consumer.outgoing_magnitude() * spread.mean(dim=1)
+        total += value * per_unit_weights
+        count += per_unit_weights
+    return total / count
 
 
 class CBP(UnitMethod):
@@ -44,7 +70,8 @@ class CBP(UnitMethod):
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, replacement_rate: float = 1e-4,
                  maturity_threshold: int = 10_000, decay_rate: float = 0.99, utility: str = "contribution",
                  accumulate: bool = True, mean_correction: bool = False, *, init: str | float = "match",
-                 seed: int = 0, trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None):
+                 seed: int = 0, trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None,
+                 reset_optimizer: bool = True):
         if not 0.0 <= replacement_rate <= 1.0:
             raise ValueError(f"CBP: replacement_rate={replacement_rate!r} must be in [0, 1]")
         if maturity_threshold < 0:
@@ -65,7 +92,8 @@ class CBP(UnitMethod):
         self.pending: dict[str, float] = {}
         self.replaced: dict[str, int] = {}
         self.last_replaced: dict[str, Tensor] = {}
-        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers)
+        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers,
+                         reset_optimizer=reset_optimizer)
 
     def _init_layer_state(self, graph: LayerGraph) -> None:
         for layer in graph.hidden:
@@ -83,32 +111,37 @@ class CBP(UnitMethod):
 
     def update(self, activations: dict[str, Tensor]) -> None:
         assert self.graph is not None
-        eta = self.decay_rate
+        # two passes, as the reference (gnt.py: test_features, then gen_new_features): every layer is scored
+        # before any is changed, since a replacement zeroes the next layer's incoming weights, which its
+        # adaptable utility divides by
+        f_hats = {layer.name: self._score(layer, activations[layer.name]) for layer in self.graph.hidden}
         for layer in self.graph.hidden:
             name = layer.name
-            h = activations[name]
-            age = self.age[name]
-            age += 1
-            correction = (1.0 - eta ** age.double()).float()
-            self.mean_act[name].mul_(eta).add_(h.mean(dim=(0, 2)), alpha=1 - eta)
-            f_hat = self.mean_act[name] / correction
-            if self.utility == "contribution":
-                spread = h.abs().mean(dim=(0, 2))
-            else:
-                spread = (h - f_hat.view(1, -1, 1)).abs().mean(dim=(0, 2))
-            new = layer.outgoing_magnitude() * spread
-            if self.utility == "adaptable_contribution":
-                new = new / layer.incoming_magnitude().clamp_min(1e-12)
-            self.util[name].mul_(eta).add_(new, alpha=1 - eta)
-            units = self.last_replaced[name] = self._due_units(name, age)
+            units = self.last_replaced[name] = self._due_units(name, self.age[name])
             if units.numel():
                 if self.mean_correction:
-                    self._absorb_mean(layer, units, f_hat)
+                    self._absorb_mean(layer, units, f_hats[name])
                 self.reinit(name, units)
                 self.util[name][units] = 0.0
                 self.mean_act[name][units] = 0.0
-                age[units] = 0
+                self.age[name][units] = 0
                 self.replaced[name] += units.numel()
+
+    def _score(self, layer: HiddenLayer, h: Tensor) -> Tensor:
+        """Ages, running mean activation and utility of ``layer``'s units from activations ``(N, units, pos)``;
+        returns the bias-corrected mean activation ``f̂``."""
+        eta, name = self.decay_rate, layer.name
+        age = self.age[name]
+        age += 1
+        correction = (1.0 - eta ** age.double()).float()
+        self.mean_act[name].mul_(eta).add_(h.mean(dim=(0, 2)), alpha=1 - eta)
+        f_hat = self.mean_act[name] / correction
+        deviation = h if self.utility == "contribution" else h - f_hat.view(1, -1, 1)
+        new = contribution(layer, deviation.abs().mean(dim=0))
+        if self.utility == "adaptable_contribution":
+            new = new / layer.incoming_magnitude().clamp_min(1e-12)
+        self.util[name].mul_(eta).add_(new, alpha=1 - eta)
+        return f_hat
 
     def _due_units(self, name: str, age: Tensor) -> Tensor:
         eligible = torch.nonzero(age > self.maturity_threshold).flatten()

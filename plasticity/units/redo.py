@@ -1,11 +1,19 @@
-"""ReDo: recycling dormant neurons (Sokar, Agarwal, Castro & Evci, ICML 2023; methods.md §6.3).
+"""ReDo: recycling dormant neurons (Sokar, Agarwal, Castro & Evci, ICML 2023, arXiv 2302.12902).
 
-Every ``interval`` optimizer steps, on the activations of the batch that produced the step's gradient, every
-hidden layer's τ-dormant units (score ``s_i = mean|h_i| / mean_k mean|h_k| ≤ τ``, see
-:mod:`plasticity.metrics.dormant`) get fresh incoming weights, zero incoming bias and zero outgoing weights,
-and the optimizer state of exactly those entries is reset (moments, and with RegularizedAdam the per-entry
-step count too — the ReDo reimplementations stress that the step count matters). The output layer is never
-recycled. Defaults: τ = 0.1 and every 1000 steps (Dohare's PPO uses every 100 updates).
+Every ``interval`` optimizer steps, every hidden layer's τ-dormant units (score ``s_i = mean|h_i| / mean_k
+mean|h_k| ≤ τ``, see :mod:`plasticity.metrics.dormant`) get fresh incoming weights, zero incoming bias and zero
+outgoing weights, and the optimizer state of exactly those entries is reset. The output layer is never recycled.
+Defaults: τ = 0.1 and every 1000 steps (Dohare's PPO uses every 100 updates).
+
+**Scoring batch.** The authors score on a separate batch of 256 samples, not the training minibatch (32 for DQN:
+a unit silent on 32 samples is often active on others, ≈ 3.6× more false positives in a toy check). Here the
+scores use at least ``score_batch`` samples: the activations of the last training minibatches before the
+scoring step (for DQN, 8 minibatches of 32 = 256 uniform replay samples, the same distribution as one fresh
+batch of 256), or, with ``score_with``, one forward pass you supply (e.g. ``lambda: q_net(replay.sample(256))``).
+
+**Differences from the authors' code**, by choice: the recycled units' bias moments are reset with their
+weights', and the touched entries' Adam step counts restart (with RegularizedAdam, or torch's Adam/AdamW through
+:mod:`plasticity.entry_steps`) — their code zeroes the moments of the weights only and keeps one step count.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from plasticity.metrics.dormant import dormant_mask
+from plasticity.metrics.dormant import dormant_mask, mean_magnitude, scores_from_magnitudes
+from plasticity.network import ActivationCapture
 from plasticity.units.base import UnitMethod
 
 
@@ -24,27 +33,61 @@ class ReDo(UnitMethod):
     """``ReDo(model, optimizer, threshold=0.1, interval=1000)`` — nothing else needed in the loop."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, threshold: float = 0.1,
-                 interval: int = 1000, *, init: str | float = "match", seed: int = 0,
-                 trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None):
+                 interval: int = 1000, *, score_batch: int = 256, score_with: Callable[[], Any] | None = None,
+                 init: str | float = "match", seed: int = 0,
+                 trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None,
+                 reset_optimizer: bool = True):
         if not threshold >= 0:
             raise ValueError(f"ReDo: threshold (tau)={threshold!r} must be >= 0")
         if interval < 1:
             raise ValueError(f"ReDo: interval={interval!r} must be >= 1")
+        if score_batch < 1:
+            raise ValueError(f"ReDo: score_batch={score_batch!r} must be >= 1")
         self.threshold = float(threshold)
         self.interval = int(interval)
+        self.score_batch = int(score_batch)
+        self.score_with = score_with
+        self._sums: dict[str, list[tuple[int, Tensor]]] = {}
         self.recycled: dict[str, int] = {}
         self.last_recycled: dict[str, Tensor] = {}
-        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers)
+        super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers,
+                         reset_optimizer=reset_optimizer)
 
     def update(self, activations: dict[str, Tensor]) -> None:
+        assert self.graph is not None
+        if self.score_with is None:
+            self._accumulate(activations)
         if self.num_steps % self.interval:
             return
-        assert self.graph is not None
+        scores = self._scores()
+        self._sums = {}
         for layer in self.graph.hidden:
-            units = torch.nonzero(dormant_mask(activations[layer.name], self.threshold)).flatten()
+            units = torch.nonzero(dormant_mask(None, self.threshold, scores[layer.name])).flatten()
             self.last_recycled[layer.name] = units
             self.recycled[layer.name] = self.recycled.get(layer.name, 0) + units.numel()
             self.reinit(layer.name, units)
+
+    def _accumulate(self, activations: dict[str, Tensor]) -> None:
+        """Per-unit ``Σ_n mean_pos |h|`` of the training minibatches of the last steps before a scoring step, as
+        many as make ``score_batch`` samples (nothing is kept in between)."""
+        rows = next(iter(activations.values())).shape[0]
+        needed = -(-self.score_batch // max(rows, 1))
+        if (-self.num_steps) % self.interval >= needed:
+            return
+        for name, h in activations.items():
+            self._sums.setdefault(name, []).append((rows, mean_magnitude(h) * rows))
+
+    def _scores(self) -> dict[str, Tensor]:
+        if self.score_with is not None:
+            capture = ActivationCapture(self.graph, only_with_grad=False)
+            try:
+                with torch.no_grad():
+                    self.score_with()
+            finally:
+                capture.remove()
+            return {name: scores_from_magnitudes(mean_magnitude(h)) for name, h in capture.activations.items()}
+        return {name: scores_from_magnitudes(sum(s for _, s in parts) / sum(n for n, _ in parts))
+                for name, parts in self._sums.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "recycled": dict(self.recycled)}
