@@ -273,6 +273,14 @@ def test_unit_methods_work_on_compiled_models():
     assert redo.recycled["0"] == 3 and redo.num_steps == 3
 
 
+def test_metric_suite_measures_a_compiled_model_through_its_original():
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    compiled = torch.compile(net, backend="eager")
+    compiled(torch.randn(3, 4))  # compiled before the suite adds its hooks
+    x = torch.randn(16, 4)
+    assert P.MetricSuite(compiled).compute(x) == P.MetricSuite(net).compute(x)
+
+
 def test_a_compiled_model_called_before_the_unit_method_gets_a_clear_error():
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     compiled = torch.compile(net, backend="eager")
@@ -373,6 +381,8 @@ def test_with_regularizers_state_dict_pickle_and_sb3_style_construction():
         P.with_regularizers(torch.nn.Linear)
     with pytest.raises(ValueError, match="distinct kinds"):
         P.with_regularizers(torch.optim.SGD, P.L2(1e-3), P.L2(1e-2))
+    with pytest.raises(TypeError, match="LBFGS re-evaluates the loss inside its step"):
+        P.with_regularizers(torch.optim.LBFGS, P.L2(1e-3))
 
 
 @pytest.mark.parametrize("base,kwargs", [(torch.optim.SGD, dict(lr=0.1, momentum=0.9)),

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from plasticity.metrics import jacobian, rank, spectra, units, weights
 from plasticity.metrics.probes import trainability
-from plasticity.network import LAYER_TYPES, ActivationCapture, LayerGraph, trace
+from plasticity.network import LAYER_TYPES, ActivationCapture, LayerGraph, original_module, trace
 
 TAUS = (0.0, 0.025, 0.1)
 MATRIX_BUDGET = 20_000_000  # entries of the largest matrix an expensive metric may build (≈ 160 MB in float64)
@@ -62,7 +62,7 @@ class MetricSuite:
     def __init__(self, outputs: nn.Module, graph: LayerGraph | None = None, *, taus: Sequence[float] = TAUS,
                  jacobian_samples: int = 32, ntk_samples: int = 16, fisher_samples: int = 64,
                  hessian_iterations: int = 40, trainability_steps: int = 25):
-        self.outputs = outputs
+        self.outputs = original_module(outputs)  # a compiled model is measured through its eager original
         self.graph = graph
         self.taus = tuple(taus)
         self.jacobian_samples, self.ntk_samples, self.fisher_samples = jacobian_samples, ntk_samples, fisher_samples

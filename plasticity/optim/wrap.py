@@ -133,6 +133,9 @@ def with_regularizers(base: type[torch.optim.Optimizer], *regularizers: Regulari
     """
     if not (isinstance(base, type) and issubclass(base, torch.optim.Optimizer)):
         raise TypeError(f"with_regularizers: base={base!r} must be a torch.optim.Optimizer class")
+    if issubclass(base, torch.optim.LBFGS):
+        raise TypeError("with_regularizers: LBFGS re-evaluates the loss inside its step, so a penalty cannot be added "
+                        "around it; add λ·R(θ) to your loss (Regularizer.penalty is differentiable)")
     check_regularizers(regularizers, noise_std)  # now, not when the optimizer is first built
     attrs = {"_default_regularizers": tuple(regularizers), "_default_noise_std": float(noise_std),
              "_default_seed": int(seed), "__module__": __name__}
