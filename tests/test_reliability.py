@@ -71,6 +71,17 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["resume=/nonexistent/run"], "resume='/nonexistent/run': must be a run directory"),
     (["torch_threads=0"], "torch_threads=0: must be in [1, "),
     (["-m", "seed=0,1", "method=adam,nope"], "method='nope'"),
+    # values that used to pass validation and fail later (issue 20)
+    (["seed=4294967296"], "seed=4294967296: must be in [0, 4294967295]"),
+    (["agent.learning_rate=inf"], "agent.learning_rate=inf: must be a finite number"),
+    (["method.coef=inf"], "method.coef=inf: must be a finite number"),
+    (["agent.ent_coef=inf"], "agent.ent_coef=inf: must be a finite number"),
+    (["method.target_scale=inf"], "method.target_scale=inf: must be a finite number"),
+    (["method.eps=inf"], "method.eps=inf: must be a finite number"),
+    (["torch_threads=100000"], "torch_threads=100000: must be in [1, "),
+    (["env=minatar_demo,breakout"], "several values make a sweep: add -m"),
+    (["method.units=null", "method.units.name=redo"], "method.units is null (set by method.units=null)"),
+    (["agent=dqn", "agent.buffer_size=150000000"], "agent.buffer_size=150000000: the replay buffer needs"),
 ]
 
 

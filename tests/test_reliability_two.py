@@ -180,23 +180,6 @@ def test_run_directories_that_cannot_be_written_are_refused_in_one_line(tmp_path
     assert list(tmp_path.iterdir()) == [a_file]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["seed=4294967296"], "seed=4294967296: must be in [0, 4294967295]"),
-    (["agent.learning_rate=inf"], "agent.learning_rate=inf: must be a finite number"),
-    (["method.coef=inf"], "method.coef=inf: must be a finite number"),
-    (["agent.ent_coef=inf"], "agent.ent_coef=inf: must be a finite number"),
-    (["method.target_scale=inf"], "method.target_scale=inf: must be a finite number"),
-    (["method.eps=inf"], "method.eps=inf: must be a finite number"),
-    (["torch_threads=100000"], "torch_threads=100000: must be in [1, "),
-    (["env=minatar_demo,breakout"], "several values make a sweep: add -m"),
-    (["method.units=null", "method.units.name=redo"], "method.units is null (set by method.units=null)"),
-    (["agent=dqn", "agent.buffer_size=150000000"], "agent.buffer_size=150000000: the replay buffer needs"),
-])
-def test_values_that_used_to_fail_late_are_refused_at_once(tmp_path, overrides, message):
-    _one_line(_cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}"), message)
-    assert not (tmp_path / "run").exists()
-
-
 # -- 8: a total longer than the curriculum --------------------------------------------------------------------
 def test_total_timesteps_beyond_the_curriculum_is_announced(tmp_path, capsys):
     prepare(config(tmp_path / "run", "total_timesteps=5000", "eval.enabled=false", "metrics.enabled=false"),
