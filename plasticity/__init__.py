@@ -12,6 +12,7 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
+from plasticity.activations import GroupSort
 from plasticity.injection import InjectedHead, inject
 from plasticity.metrics import MetricSuite
 from plasticity.network import LayerGraph, trace
@@ -39,6 +40,7 @@ __all__ = [
     "AdamO",
     "AdamW",
     "EqualBetasAdam",
+    "GroupSort",
     "InjectedHead",
     "IsoAdam",
     "Isometry",

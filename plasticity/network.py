@@ -38,6 +38,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from plasticity.activations import GroupSort
+
 LAYER_TYPES = (nn.Linear, nn.Conv2d)
 NORM_TYPES = (nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d)
 _CALLS_KEPT = 4  # recorded calls per layer before the structure is read: a few passes, never a growing list
@@ -87,12 +89,14 @@ class Consumer:
 
 @dataclass
 class HiddenLayer:
-    """A layer whose units feed other layers: its consumers and the LayerNorm/BatchNorm modules in between."""
+    """A layer whose units feed other layers: its consumers, the LayerNorm/BatchNorm modules in between, and the
+    GroupSort modules in between (``mixing``: metrics measure such a layer, unit methods leave it out)."""
 
     name: str
     module: nn.Module
     consumers: list[Consumer] = field(default_factory=list)
     norms: list[tuple[str, nn.Module]] = field(default_factory=list)
+    mixing: list[str] = field(default_factory=list)  # GroupSort modules on the way: units are mixed in groups
 
     @property
     def n_units(self) -> int:
@@ -132,10 +136,13 @@ class LayerGraph:
         raise KeyError(name)
 
 
-def _producers(start: Any, outputs: dict[Any, str], consumer: str,
-               norm_outputs: dict[Any, str]) -> list[tuple[str, list[str], list[str], str | None]]:
-    """Walk back from ``start`` to the nearest layer outputs; return (producer, ops on the path, normalization
-    modules on the path, the first op that mixes units or None) for each producer found."""
+Found = tuple[str, list[str], list[str], "str | None"]
+
+
+def _producers(start: Any, outputs: dict[Any, str], consumer: str, norm_outputs: dict[Any, str],
+               mixer_outputs: dict[Any, tuple[str, Any]] | None = None) -> list[Found]:
+    """Walk back from ``start`` to the nearest layer outputs; return (producer, ops on the path, normalization and
+    GroupSort modules on the path, the first op that mixes units or None) for each producer found."""
     found: list[tuple[str, list[str], list[str], str | None]] = []
     stack: list[tuple[Any, list[str], list[str], str | None]] = [(start, [], [], None)]
     seen = set()
@@ -150,6 +157,10 @@ def _producers(start: Any, outputs: dict[Any, str], consumer: str,
         kind = _node_kind(node)
         if kind == "AccumulateGrad":
             continue  # a leaf: e.g. a learnable scale; no producer through this branch
+        if mixer_outputs and node in mixer_outputs:  # a GroupSort: on to its input, remembering it
+            name, inner = mixer_outputs[node]
+            stack.append((inner, [*path, "GroupSort"], [*norms, name], blocked))
+            continue
         if node in norm_outputs:
             norms = [*norms, norm_outputs[node]]
         elif "Compiled" in kind:
@@ -179,10 +190,13 @@ class ForwardRecorder:
         if not self.names:
             raise ValueError(f"{type(self.model).__name__} has no Linear or Conv2d layer")
         self.norms = {m: n for n, m in self.model.named_modules() if isinstance(m, NORM_TYPES)}
+        self.mixers = {m: n for n, m in self.model.named_modules() if isinstance(m, GroupSort)}
         self.seen: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self.norm_outputs: dict[Any, str] = {}
+        self.mixer_outputs: dict[Any, tuple[str, Any]] = {}
         self._handles = [m.register_forward_hook(self._hook) for m in self.names]
         self._handles += [m.register_forward_hook(self._norm_hook) for m in self.norms]
+        self._handles += [m.register_forward_hook(self._mixer_hook) for m in self.mixers]
 
     def _hook(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
         if torch.is_grad_enabled():
@@ -196,10 +210,16 @@ class ForwardRecorder:
                 self.norm_outputs.clear()
             self.norm_outputs[output.grad_fn] = self.norms[module]
 
+    def _mixer_hook(self, module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        if torch.is_grad_enabled() and output.grad_fn is not None:
+            if len(self.mixer_outputs) > 8 * _CALLS_KEPT * len(self.mixers):
+                self.mixer_outputs.clear()
+            self.mixer_outputs[output.grad_fn] = (self.mixers[module], inputs[0].grad_fn)
+
     def graph(self) -> LayerGraph:
         if not self.seen:
             raise ValueError("no forward pass with autograd on was recorded yet")
-        return _graph_from_capture(self.model, self.names, self.seen, self.norm_outputs)
+        return _graph_from_capture(self.model, self.names, self.seen, self.norm_outputs, self.mixer_outputs)
 
     def activations(self, graph: LayerGraph) -> dict[str, Tensor]:
         """Hidden-layer activations ``(N, units, positions)`` from the last recorded call of each layer's first
@@ -253,7 +273,8 @@ def _check_norm(norm: nn.Module, norm_name: str, producer: str, prod: nn.Module)
 
 
 def _graph_from_capture(model: nn.Module, names: dict[nn.Module, str], seen: dict[str, list[tuple[Tensor, Tensor]]],
-                        norm_outputs: dict[Any, str] | None = None) -> LayerGraph:
+                        norm_outputs: dict[Any, str] | None = None,
+                        mixer_outputs: dict[Any, tuple[str, Any]] | None = None) -> LayerGraph:
     modules = {n: m for m, n in names.items()}
     norm_modules = dict(model.named_modules())
     outputs = {out.grad_fn: name for name, calls in seen.items() for _, out in calls if out.grad_fn is not None}
@@ -262,11 +283,15 @@ def _graph_from_capture(model: nn.Module, names: dict[nn.Module, str], seen: dic
     consumers: dict[str, list[Consumer]] = {}
     norms: dict[str, list[tuple[str, nn.Module]]] = {}
     unplaceable: dict[str, str] = {}
+    mixing: dict[str, list[str]] = {}
     for name, calls in seen.items():
         for inp, _ in calls:
             if inp.grad_fn is None:
                 continue
-            for producer, path, path_norms, blocked in _producers(inp.grad_fn, outputs, name, norm_outputs or {}):
+            for producer, path, path_norms, blocked in _producers(inp.grad_fn, outputs, name, norm_outputs or {},
+                                                                        mixer_outputs):
+                path_mixers = [n for n in path_norms if isinstance(norm_modules[n], GroupSort)]
+                path_norms = [n for n in path_norms if n not in path_mixers]
                 reason = _unplaceable(modules[producer], producer, modules[name], name, path, blocked)
                 if reason is None:
                     try:
@@ -284,8 +309,11 @@ def _graph_from_capture(model: nn.Module, names: dict[nn.Module, str], seen: dic
                 for norm_name in path_norms:
                     if all(n != norm_name for n, _ in norms.get(producer, [])):
                         norms.setdefault(producer, []).append((norm_name, norm_modules[norm_name]))
+                for mixer in path_mixers:
+                    if mixer not in mixing.get(producer, []):
+                        mixing.setdefault(producer, []).append(mixer)
     order = list(seen)  # order of first call
-    hidden = [HiddenLayer(n, modules[n], consumers[n], norms.get(n, [])) for n in order
+    hidden = [HiddenLayer(n, modules[n], consumers[n], norms.get(n, []), mixing.get(n, [])) for n in order
               if n in consumers and n not in unplaceable]
     reasons = "; ".join(f"{n!r}: {why}" for n, why in unplaceable.items())
     if not hidden:

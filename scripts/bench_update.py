@@ -33,6 +33,7 @@ from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SWITCH_ONLY = ("reset_head", "reset_all", "snp_switch", "injection")  # identical to adam between switches
+OWN_NETWORK = ("adamo_groupsort", "adamo_nobias")  # they bring another network: not the same update to compare
 # label → (method, overrides): unit methods working at full rate from the first update (at the default
 # maturity no unit would mature within a benchmark, which would only time the utility bookkeeping).
 VARIANTS = {
@@ -44,7 +45,8 @@ VARIANTS = {
 }
 PAPER_NETWORK = "adam_paper_network"  # adam on the MinAtar network written plainly: what our layout saves
 VARIANTS[PAPER_NETWORK] = ("adam", [])
-ALL_METHODS = [*sorted(p.stem for p in (CONF / "method").glob("*.yaml") if p.stem not in SWITCH_ONLY), *VARIANTS]
+ALL_METHODS = [*sorted(p.stem for p in (CONF / "method").glob("*.yaml") if p.stem not in (*SWITCH_ONLY, *OWN_NETWORK)),
+               *VARIANTS]
 
 
 def paper_order_forward(extractor: torch.nn.Module, observations: torch.Tensor) -> torch.Tensor:

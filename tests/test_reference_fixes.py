@@ -161,3 +161,81 @@ def test_the_dohare_ppo_preset_composes_and_builds(tmp_path):
     unit = run.method.unit_method
     assert unit.reset_optimizer is False and unit.accumulate is False and unit.maturity_threshold == 10_000
     assert run.model.policy.optimizer.param_groups[0]["betas"] == (0.99, 0.99)
+
+
+# -- 1 (library part). GroupSort and bias-free layers: the AdamO authors' isometric network ----------------------
+def _isometric_groupsort_mlp(width: int = 8, depth: int = 3) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        linear = nn.Linear(width, width, bias=False)
+        nn.init.orthogonal_(linear.weight)
+        layers += [linear, P.GroupSort(2)]
+    head = nn.Linear(width, 2, bias=False)
+    return nn.Sequential(*layers, head)
+
+
+def test_groupsort_is_maxmin_and_its_jacobian_a_permutation():
+    x = torch.tensor([[3.0, -1.0, 0.5, 2.0]], requires_grad=True)
+    assert P.GroupSort(2)(x).tolist() == [[3.0, -1.0, 2.0, 0.5]]
+    assert P.GroupSort(4)(x).tolist() == [[3.0, 2.0, 0.5, -1.0]]
+    jac = torch.autograd.functional.jacobian(lambda v: P.GroupSort(2)(v), torch.randn(1, 6)).reshape(6, 6)
+    assert set(jac.flatten().tolist()) <= {0.0, 1.0} and (jac.sum(0) == 1).all() and (jac.sum(1) == 1).all()
+    with pytest.raises(ValueError, match="5 features are not a multiple of group_size=2"):
+        P.GroupSort(2)(torch.randn(1, 5))
+
+
+def test_an_orthogonal_groupsort_network_has_jacobian_singular_values_all_one():
+    torch.manual_seed(0)
+    net = _isometric_groupsort_mlp()
+    x = torch.randn(64, 8)
+    out = P.MetricSuite(net).compute(x)
+    assert out["isometry_gap"] == pytest.approx(0.0, abs=1e-6)
+    assert out["jacobian_sigma_mean"] == pytest.approx(1.0, abs=1e-6)
+    body = nn.Sequential(*list(net)[:-1])  # the hidden stack end to end: an isometry almost everywhere
+    sv = torch.linalg.svdvals(torch.autograd.functional.jacobian(body, x[:1]).reshape(8, 8))
+    torch.testing.assert_close(sv, torch.ones(8), atol=1e-5, rtol=0)
+
+
+def test_unit_methods_refuse_groupsort_layers_by_name_and_bias_free_layers_work():
+    net = _isometric_groupsort_mlp()
+    opt = P.AdamO(net.parameters())
+    with pytest.raises(ValueError, match=r"'0' feeds its consumers through GroupSort '1'.*no unit to replace"):
+        P.CBP(net, opt, trace_with=lambda: net(torch.randn(4, 8)))
+    torch.manual_seed(0)
+    relu = nn.Sequential(nn.Linear(6, 8, bias=False), nn.ReLU(), nn.Linear(8, 8, bias=False), nn.ReLU(),
+                         nn.Linear(8, 2, bias=False))
+    opt = P.AdamO(relu.parameters(), lr=0.0)
+    cbp = P.CBP(relu, opt, replacement_rate=0.5, maturity_threshold=0, mean_correction=False)
+    x = torch.randn(32, 6)
+    opt.zero_grad()
+    relu(x).sum().backward()
+    opt.step()
+    assert sum(cbp.replaced.values()) > 0 and [h.name for h in cbp.graph.hidden] == ["0", "2"]
+    assert opt.state[relu[0].weight]["step"].ndim == 2  # bias-free layers get their per-entry resets too
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_agents_build_the_authors_groupsort_bias_free_mlp(tmp_path, agent):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from agents.run.runner import prepare
+    from envs import make_curriculum
+    conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
+    network = "{type: mlp, hidden: [64, 64, 64, 64], activation: groupsort, bias: false}"
+    extra = ["agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64"] if agent == "ppo" else \
+        ["agent.learning_starts=32", "agent.buffer_size=1000"]
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("config", overrides=[f"agent={agent}", *extra, f"agent.network={network}", "method=adamo",
+                                           f"run_dir={tmp_path}", "device=cpu", "eval.enabled=false",
+                                           "metrics.enabled=false", "env.steps_per_task=256", "env.cycles=1"])
+    run = prepare(OmegaConf.to_container(cfg, resolve=True), make_curriculum)
+    policy = run.model.policy
+    linears = [m for m in policy.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(m.bias is None for m in linears)
+    assert any(isinstance(m, P.GroupSort) for m in policy.modules())
+    run.model.learn(256, callback=run.callback, log_interval=None)
+    graph = P.trace(policy.trained_module(), policy.example_forward)
+    assert graph.hidden and all(h.mixing for h in graph.hidden)
+    fresh = policy.fresh_policy()  # resets and checkpoints rebuild the same structure
+    assert all(m.bias is None for m in fresh.modules() if isinstance(m, nn.Linear))

@@ -77,9 +77,16 @@ def test_presets_put_their_arm_settings_on_the_right_method(tmp_path):
     from agents.config.cli import compose_checked
     from agents.config.validation import with_arm
     conf = ROOT / "conf"
-    adamo = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adamo"]))
+    adamo = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adamo_groupsort"]))
     adam = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adam"]))
     assert adamo["method"]["coef"] == 0.05 and "coef" not in adam["method"]
+    # the authors' arms: their isometric network for AdamO, ReLU with biases for the baseline, and their env settings
+    assert (adamo["agent"]["network"]["activation"], adamo["agent"]["network"]["bias"]) == ("groupsort", False)
+    assert (adam["agent"]["network"]["activation"], adam["agent"]["network"]["bias"]) == ("relu", True)
+    ablation = with_arm(compose_checked(conf, "config", ["experiment=adamo_paper", "method=adamo_nobias"]))
+    assert (ablation["agent"]["network"]["activation"], ablation["agent"]["network"]["bias"]) == ("relu", False)
+    assert ablation["method"]["coef"] == 0.05
+    assert adam["env"]["sticky_action_prob"] == 0.0 and adam["env"]["max_episode_steps"] == 1000
     assert adam["method"]["on_switch"]["reset_optimizer"] is True  # the protocol resets Adam for every arm
     cbp = with_arm(compose_checked(conf, "config", ["experiment=dohare_ppo", "method=cbp"]))
     assert cbp["method"]["betas"] == [0.99, 0.99] and cbp["method"]["units"]["maturity_threshold"] == 10000

@@ -230,8 +230,15 @@ def _agent(agent: Mapping[str, Any]) -> None:
             except ValueError as err:
                 raise ConfigError("agent.replay_ratio", agent["replay_ratio"], str(err).split(": ", 1)[-1]) from None
     net = dict(agent.get("network") or {})
-    keys(net, "agent.network", ("type", "features_dim", "filters", "hidden", "separate"))
+    keys(net, "agent.network", ("type", "features_dim", "filters", "hidden", "separate", "activation", "bias"))
     boolean(net.get("separate", False), "agent.network.separate")
+    boolean(net.get("bias", True), "agent.network.bias")
+    choice(net.get("activation", "relu"), "agent.network.activation", ("relu", "tanh", "groupsort"))
+    if (net.get("activation", "relu") != "relu" or not net.get("bias", True)) and net.get("type", "auto") != "mlp":
+        raise ConfigError("agent.network.type", net.get("type", "auto"), "must be mlp for agent.network.activation "
+                          "and agent.network.bias (the CNN presets have their own layers)")
+    if net.get("activation") == "groupsort" and any(int(h) % 2 for h in net.get("hidden", [64, 64])):
+        raise ConfigError("agent.network.hidden", net.get("hidden"), "GroupSort pairs units: widths must be even")
     if net.get("separate") and name != "ppo":
         raise ConfigError("agent.network.separate", True, "is for PPO (actor and critic); DQN has one network")
     choice(net.get("type", "auto"), "agent.network.type", NETWORKS)

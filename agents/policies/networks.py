@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
+from plasticity import GroupSort
+
 
 class FeatureMapLinear(nn.Linear):
     """``nn.Linear`` on a conv feature map flattened in NCHW order, the order of its weight's columns.
@@ -76,6 +78,7 @@ def minatar_policy_kwargs(features_dim: int = 128, filters: int = 16) -> dict:
 
 
 NETWORKS = ("auto", "minatar", "nature", "mlp")
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "groupsort": GroupSort}  # MLP activations (agent.network)
 
 
 def network_type(observation_space: gym.spaces.Space) -> str:
@@ -98,6 +101,11 @@ def policy_kwargs_for(observation_space: gym.spaces.Space, network: dict | None 
         raise ValueError(f"agent.network.type={kind!r}; valid choices: {', '.join(NETWORKS)}")
     if kind == "auto":
         kind = network_type(observation_space)
+    activation, bias = network.get("activation", "relu"), bool(network.get("bias", True))
+    if kind != "mlp" and (activation != "relu" or not bias):
+        raise ValueError(f"agent.network.activation/bias apply to type=mlp networks, not {kind!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"agent.network.activation={activation!r}; valid choices: {', '.join(ACTIVATIONS)}")
     if kind == "minatar":
         return minatar_policy_kwargs(int(network.get("features_dim", 128)), int(network.get("filters", 16)))
     if kind == "nature":
@@ -105,4 +113,4 @@ def policy_kwargs_for(observation_space: gym.spaces.Space, network: dict | None 
                     net_arch=[])
     hidden = [int(h) for h in network.get("hidden", (64, 64))]
     arch = dict(pi=hidden, vf=list(hidden)) if network.get("separate", False) else hidden
-    return dict(net_arch=arch, activation_fn=nn.ReLU)
+    return dict(net_arch=arch, activation_fn=ACTIVATIONS[activation], bias=bias)

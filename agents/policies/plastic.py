@@ -74,7 +74,9 @@ class _PlasticPolicy:
 
     _mode: bool | None = None  # the mode the last set_training_mode applied; None: unknown
 
-    def _init_plastic(self, regularize_heads: bool, injections: int, freeze_injected: bool) -> None:
+    def _init_plastic(self, regularize_heads: bool, injections: int, freeze_injected: bool,
+                      bias: bool = True) -> None:
+        self.bias = bias
         self.regularize_heads = regularize_heads
         self.injections = injections
         self.freeze_injected = freeze_injected
@@ -152,6 +154,10 @@ class _PlasticPolicy:
 
     # building ------------------------------------------------------------------------------------------
     def _rebuild_optimizer(self, lr_schedule: Schedule) -> None:
+        if not self.bias:  # the AdamO authors' bias-free networks: every Linear layer, heads included
+            for module in self.modules():  # type: ignore[attr-defined]
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    module.register_parameter("bias", None)
         exclude = () if self.regularize_heads else self.head_names()
         groups = param_groups(self.trained_module(), exclude=exclude)
         self.optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore
@@ -175,14 +181,14 @@ class _PlasticPolicy:
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         data.update(regularize_heads=self.regularize_heads, injections=self.injections,
-                    freeze_injected=self.freeze_injected)
+                    freeze_injected=self.freeze_injected, bias=self.bias)
         return data
 
 
 class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
     def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
-                 freeze_injected: bool = True, **kwargs: Any):
-        self._init_plastic(regularize_heads, injections, freeze_injected)
+                 freeze_injected: bool = True, bias: bool = True, **kwargs: Any):
+        self._init_plastic(regularize_heads, injections, freeze_injected, bias)
         super().__init__(*args, **kwargs)
 
     def head_names(self) -> tuple[str, ...]:
@@ -231,8 +237,8 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
 
 class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
     def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
-                 freeze_injected: bool = True, **kwargs: Any):
-        self._init_plastic(regularize_heads, injections, freeze_injected)
+                 freeze_injected: bool = True, bias: bool = True, **kwargs: Any):
+        self._init_plastic(regularize_heads, injections, freeze_injected, bias)
         super().__init__(*args, **kwargs)
 
     def trained_module(self) -> nn.Module:

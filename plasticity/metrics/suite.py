@@ -15,7 +15,8 @@ shared with CBP and ReDo). Metric names (``/<layer>`` for per-layer values):
                                    heads added later by plasticity injection are left out)
 ``sigma_max/sigma_min/``           weight spectrum of each layer (hidden and output), ``‖Gram − I‖_F``;
 ``condition/gram_deviation``       ``gram_deviation`` alone is the mean over layers
-``isometry_gap``                   RMS distance of the hidden layers' Jacobian singular values from 1
+``isometry_gap``                   RMS distance of the hidden layers' Jacobian singular values from 1 (a
+                                   GroupSort layer's Jacobian is ``P(x)·W``: its singular values are W's)
 ``jacobian_sigma_mean``            their mean
 expensive (``expensive=True``):
 ``entk_condition/erank/srank``     empirical NTK on ``ntk_samples`` inputs (fewer for big networks: every
@@ -127,7 +128,10 @@ class MetricSuite:
         for layer in hidden:
             # one (units × units) eigenproblem per sample: cap the work at ≈ EIG_BUDGET flops per layer
             samples = max(2, min(self.jacobian_samples, EIG_BUDGET // layer.n_units**3))
-            s = jacobian.layer_jacobian_singular_values(layer.module.weight, acts[layer.name][:samples])
+            if layer.mixing:  # GroupSort: the Jacobian is P(x)·W, a permutation of W: its singular values are W's
+                s = rank.singular_values(layer.module.weight.reshape(layer.n_units, -1))
+            else:
+                s = jacobian.layer_jacobian_singular_values(layer.module.weight, acts[layer.name][:samples])
             out[f"isometry_gap/{layer.name}"] = jacobian.isometry_gap(s)
             svs.append(s)
         all_sv = torch.cat(svs)

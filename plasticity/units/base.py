@@ -8,6 +8,7 @@ one forward pass), see :mod:`plasticity.network`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,15 @@ class UnitMethod:
             self._call = (args, kwargs)
 
     def _set_graph(self, graph: LayerGraph) -> None:
+        mixed = {ly.name: ly.mixing for ly in graph.hidden if ly.mixing}
+        if mixed:
+            kept = [ly for ly in graph.hidden if not ly.mixing]
+            why = "; ".join(f"{n!r} feeds its consumers through GroupSort {m[0]!r}" for n, m in mixed.items())
+            if not kept or (self.layers is not None and set(self.layers) & set(mixed)):
+                raise ValueError(f"{type(self).__name__}: {why}, which mixes the units of each group: there is no "
+                                 "unit to replace one by one (unit methods need ReLU-like element-wise activations)")
+            warnings.warn(f"{type(self).__name__} leaves out {why}", stacklevel=3)
+            graph = LayerGraph(hidden=kept, outputs=graph.outputs)
         if self.layers is not None:
             names = [layer.name for layer in graph.hidden]
             unknown = [n for n in self.layers if n not in names]
