@@ -373,6 +373,9 @@ def test_with_regularizers_state_dict_pickle_and_sb3_style_construction():
     twin.load_state_dict(copy.deepcopy(opt.state_dict()))
     clone = pickle.loads(pickle.dumps(opt))
     assert type(clone).__name__ == "RegularizedRMSprop" and clone.regularizers[0].coef == 1e-1
+    adamw = pickle.loads(pickle.dumps(P.with_regularizers(torch.optim.AdamW, P.L2Init(1e-2))(net.parameters())))
+    assert isinstance(adamw, P.AdamW) and adamw.param_groups[0]["weight_decay"] == 1e-2
+    assert adamw.param_groups[0]["decoupled_weight_decay"] and adamw.regularizers[0].coef == 1e-2
     train(net, opt, 2)
     train(twin_net, twin, 2)
     for a, b in zip(net.parameters(), twin_net.parameters(), strict=True):

@@ -26,26 +26,43 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from plasticity.optim.presets import AdamW
 from plasticity.optim.regularized_adam import RegularizedAdam
 from plasticity.optim.regularizing import RegularizerMixin, check_regularizers
 from plasticity.regularizers.base import Regularizer
 
 
-class RegularizedOptimizer(RegularizerMixin):
-    """Mixin placed before a stock optimizer class by :func:`with_regularizers` (see the module docstring)."""
+class _Recipe:
+    """What :func:`with_regularizers` was given: the defaults of the class it made, and how pickle rebuilds it."""
 
     _default_regularizers: tuple[Regularizer, ...] = ()
     _default_noise_std: float = 0.0
     _default_seed: int = 0
+    _recipe_base: type[torch.optim.Optimizer]
+
+    def _regularizer_args(self, regularizers: Any, noise_std: float | None, seed: int | None) -> dict[str, Any]:
+        return {"regularizers": self._default_regularizers if regularizers is None else tuple(regularizers),
+                "noise_std": self._default_noise_std if noise_std is None else noise_std,
+                "seed": self._default_seed if seed is None else seed}
+
+    def __reduce__(self) -> tuple:
+        # the class is made at run time: pickle (deepcopy, multiprocessing) rebuilds it from its recipe
+        cls = type(self)
+        return (_rebuild, (cls._recipe_base, cls._default_regularizers, cls._default_noise_std, cls._default_seed,
+                           self.__getstate__()))  # type: ignore[attr-defined]
+
+
+class RegularizedOptimizer(_Recipe, RegularizerMixin):
+    """Mixin placed before a stock optimizer class by :func:`with_regularizers` (see the module docstring)."""
+
     _base: type[torch.optim.Optimizer]
 
     def __init__(self, params: Any, *args: Any, regularizers: Any = None, noise_std: float | None = None,
                  seed: int | None = None, **kwargs: Any):
         self.regularizer_states: dict[Tensor, dict[str, Any]] = {}
         super().__init__(params, *args, **kwargs)
-        self._setup_regularizers(self._default_regularizers if regularizers is None else tuple(regularizers),
-                                 self._default_noise_std if noise_std is None else noise_std,
-                                 self._default_seed if seed is None else seed)
+        args = self._regularizer_args(regularizers, noise_std, seed)
+        self._setup_regularizers(args["regularizers"], args["noise_std"], args["seed"])
 
     def regularizer_state(self, p: Tensor) -> dict[str, Any]:
         """The regularizers' state of ``p`` (kept out of the base optimizer's ``state[p]``)."""
@@ -102,12 +119,6 @@ class RegularizedOptimizer(RegularizerMixin):
         return {**self._base.__getstate__(self), **self._regularizer_getstate(),
                 "regularizer_states": self.regularizer_states}
 
-    def __reduce__(self) -> tuple:
-        # the class is made at run time: pickle (deepcopy, multiprocessing) rebuilds it from its recipe
-        cls = type(self)
-        return (_rebuild, (cls._base, cls._default_regularizers, cls._default_noise_std, cls._default_seed,
-                           self.__getstate__()))
-
 
 def _rebuild(base: type, regularizers: tuple, noise_std: float, seed: int, state: dict[str, Any]) -> Any:
     cls = with_regularizers(base, *regularizers, noise_std=noise_std, seed=seed)
@@ -138,37 +149,16 @@ def with_regularizers(base: type[torch.optim.Optimizer], *regularizers: Regulari
                         "around it; add λ·R(θ) to your loss (Regularizer.penalty is differentiable)")
     check_regularizers(regularizers, noise_std)  # now, not when the optimizer is first built
     attrs = {"_default_regularizers": tuple(regularizers), "_default_noise_std": float(noise_std),
-             "_default_seed": int(seed), "__module__": __name__}
-    if base in (torch.optim.Adam, torch.optim.AdamW, RegularizedAdam) or issubclass(base, RegularizedAdam):
-        adam = RegularizedAdam if base is torch.optim.Adam or issubclass(base, RegularizedAdam) else _AdamWBase
+             "_default_seed": int(seed), "_recipe_base": base, "__module__": __name__}
+    if base in (torch.optim.Adam, torch.optim.AdamW) or issubclass(base, RegularizedAdam):
+        adam = AdamW if base is torch.optim.AdamW else RegularizedAdam if base is torch.optim.Adam else base
         return type(f"Regularized{base.__name__}", (_AdamDefaults, adam), attrs)
     return type(f"Regularized{base.__name__}", (_stock_class(base),), attrs)
 
 
-class _AdamDefaults:
-    """Fills ``regularizers``/``noise_std``/``seed`` from the class made by :func:`with_regularizers`."""
-
-    _default_regularizers: tuple[Regularizer, ...] = ()
-    _default_noise_std = 0.0
-    _default_seed = 0
+class _AdamDefaults(_Recipe):
+    """Passes the made class's ``regularizers``/``noise_std``/``seed`` to :class:`RegularizedAdam` (or a preset)."""
 
     def __init__(self, params: Any, *args: Any, regularizers: Any = None, noise_std: float | None = None,
                  seed: int | None = None, **kwargs: Any):
-        super().__init__(params, *args, regularizers=self._default_regularizers if regularizers is None
-                         else tuple(regularizers), noise_std=self._default_noise_std if noise_std is None
-                         else noise_std, seed=self._default_seed if seed is None else seed, **kwargs)
-
-    def __reduce__(self) -> tuple:
-        cls = type(self)
-        base = torch.optim.AdamW if issubclass(cls, _AdamWBase) else torch.optim.Adam
-        return (_rebuild, (base, cls._default_regularizers, cls._default_noise_std, cls._default_seed,
-                           self.__getstate__()))
-
-
-class _AdamWBase(RegularizedAdam):
-    """torch's AdamW on RegularizedAdam: decoupled weight decay, 1e-2 by default."""
-
-    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, **kwargs: Any):
-        kwargs.setdefault("decoupled_weight_decay", True)
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, **kwargs)
+        super().__init__(params, *args, **self._regularizer_args(regularizers, noise_std, seed), **kwargs)
