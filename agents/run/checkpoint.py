@@ -63,11 +63,6 @@ def checkpoint_paths(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(folder.glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1])) if folder.exists() else []
 
 
-def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    paths = checkpoint_paths(run_dir)
-    return paths[-1] if paths else None
-
-
 def rng_state(model: Any) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
              "action_space": model.action_space.np_random.bit_generator.state}
