@@ -20,8 +20,8 @@ venv: $(STAMP)
 demo: $(STAMP)  ## train PPO on the demo MinAtar curriculum (a few minutes on a laptop CPU)
 	$(BIN)/python scripts/train.py $(ARGS)
 
-test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest -q $(ARGS)
+test: $(STAMP)  ## the whole test suite, one worker per CPU core (pytest-xdist)
+	$(BIN)/python -m pytest -q -n auto $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,8 @@
 """Stable-Baselines3 PPO and DQN with plasticity methods as plugins, and the run loop they share.
 
-Submodules are imported on first use, so ``import agents.config.validation`` stays light.
+Submodules are imported on first use, so ``import agents.config.validation`` stays light. ``train``, ``sweep``,
+``load_run`` and ``report`` are the Python API of the command line (agents/app: ``train(["method=cbp"])``);
+``agents.report`` is the report package, callable as ``report(runs, out)``.
 """
 
 from importlib import import_module
@@ -12,7 +14,9 @@ _EXPORTS = {
     "make_agent": "agents.algorithms.factory",
     "Method": "agents.methods",
     "build_method": "agents.methods",
-    "train": "agents.run.runner",
+    "train": "agents.app.train",
+    "sweep": "agents.app.train",
+    "load_run": "agents.app.train",
 }
 
 

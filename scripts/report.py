@@ -6,25 +6,10 @@
 Writes summary.md, visits.csv, aggregate.csv and PNG plots into --out (see agents/report/__init__.py). The
 fresh-agent reference for plasticity ratios comes from runs with ``method=reset_all`` of the same curriculum:
 ``python scripts/train.py -m method=adam,adamo,reset_all seed=0,1,2 env=...`` produces both in one sweep.
+The same command is installed as ``plasticity-rl report`` and callable as ``agents.report(...)``.
 """
 
-from __future__ import annotations
-
-import argparse
-
-from agents.report import build_report
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="run directories or directories containing them")
-    parser.add_argument("--out", default="reports/latest")
-    parser.add_argument("--reference", default="reset_all", help="method name of the fresh-agent reference")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap repetitions for the CIs")
-    args = parser.parse_args()
-    summary = build_report(args.runs, args.out, reference=args.reference, bootstrap_reps=args.bootstrap)
-    print(f"report written: {summary}")
-
+from agents.app.report import main
 
 if __name__ == "__main__":
     main()

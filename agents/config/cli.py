@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,6 +20,8 @@ from omegaconf import OmegaConf
 from agents.config.validation import ConfigError, load_stored_config, validate
 
 GROUPS = ("agent", "env", "method", "experiment")
+OPTUNA_SWEEPERS = ("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # hydra/sweeper=optuna
+                   "hydra_plugins.plasticity_rl_sweeper.CoefficientSweeper")          # hydra/sweeper=optuna_coef
 SKIP_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve", "--package", "-p",
               "--run", "-r", "--shell-completion", "-sc")
 
@@ -48,7 +51,9 @@ def combinations(args: Sequence[str], config_sweeps: dict[str, str] | None = Non
         key = o.get_key_element()
         if key.lstrip("+~").startswith("hydra"):
             continue
-        if o.is_sweep_override():
+        if o.is_interval_sweep():  # an Optuna search range: its two ends are composed and validated
+            sweeps.append((key, interval_bounds(o)))
+        elif o.is_sweep_override():
             sweeps.append((key, [v for v in o.sweep_string_iterator()]))
         else:
             fixed.append(o.input_line)
@@ -58,6 +63,47 @@ def combinations(args: Sequence[str], config_sweeps: dict[str, str] | None = Non
         for v in values[1:]:
             combos.append(fixed + [f"{k}={vs[0]}" for j, (k, vs) in enumerate(sweeps) if j != i] + [f"{key}={v}"])
     return combos
+
+
+def interval_bounds(override: Any) -> list[str]:
+    """The two ends of ``key=interval(low, high)`` (``tag(log, …)``: log scale), refused when the range is empty
+    or, on a log scale, not positive."""
+    value = override.value()
+    key, text = override.get_key_element(), override.input_line.partition("=")[2]
+    low, high = value.start, value.end
+    if low is None or high is None or not low < high:
+        raise ConfigError(key, text, f"an empty search range: it needs low < high (got {low}, {high})")
+    if "log" in value.tags and low <= 0:
+        raise ConfigError(key, text, f"a log-scale search range needs 0 < low < high (got low = {low})")
+    return [repr(low), repr(high)]
+
+
+def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
+    """Search ranges need the Optuna sweeper; ``hydra/sweeper=optuna_coef`` needs a range or the method's space."""
+    parsed = OverridesParser.create().parse_overrides(args)
+    ranges = [o for o in parsed if o.is_interval_sweep()]
+    chosen = [a for a in args if a.partition("=")[0] in GROUPS and "," not in a]
+    sweepers = [a for a in args if a.lstrip("+~").startswith(("hydra/sweeper", "hydra.sweeper."))]
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name, overrides=[*chosen, *sweepers, "run_dir=not_created"], return_hydra_config=True)
+    sweeper = OmegaConf.to_container(cfg.hydra.sweeper)
+    if str(sweeper.get("_target_", "")) not in OPTUNA_SWEEPERS:
+        if ranges:
+            key, _, value = ranges[0].input_line.partition("=")
+            raise ConfigError(key, value, "a search range needs the Optuna sweeper: add hydra/sweeper=optuna_coef")
+        return
+    spaces = sweeper.get("search_spaces") or {}
+    for method, space in spaces.items():
+        for key, bounds in (space or {}).items():
+            if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)
+                    and 0 < bounds[0] < bounds[1]):
+                raise ConfigError(f"hydra.sweeper.search_spaces.{method}.{key}", bounds,
+                                  "must be [low, high] with 0 < low < high (a log-uniform range)")
+    method = str(cfg.method.name)
+    if not ranges and not sweeper.get("params") and "search_spaces" in sweeper and method not in spaces:
+        raise ConfigError("method", method, "has no search space in hydra/sweeper=optuna_coef: give a range, e.g. "
+                          "'method.coef=tag(log, interval(1e-4, 1e-1))', or use a method that has one: "
+                          f"{', '.join(spaces)}")
 
 
 def compose_checked(conf: Path, config_name: str, overrides: list[str]) -> dict:
@@ -136,6 +182,8 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
     if not multirun:
         _refuse_sweeps(args)
     sweeps = _config_sweeps(conf, config_name, args) if multirun else {}
+    if multirun:
+        _check_search(conf, config_name, args)
     combos = combinations(args, sweeps)
     for combo in combos:
         cfg = compose_checked(conf, config_name, combo)

@@ -62,7 +62,7 @@ NETWORKS = ("auto", "minatar", "nature", "mlp")
 AGENTS = ("ppo", "dqn")
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than that only oversubscribes (100000 crashed OpenMP)
 TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torch_threads", "progress",
-            "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms")
+            "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms", "wandb")
 
 
 def with_arm(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,12 +168,25 @@ def _run(cfg: Mapping[str, Any]) -> None:
         integer(met.get(k, 1), f"metrics.{k}", 1)
     for k in ("enabled", "expensive_at_switch"):
         boolean(met.get(k, True), f"metrics.{k}")
+    _wandb(dict(cfg.get("wandb") or {}))
     ck = dict(cfg.get("checkpoint") or {})
     keys(ck, "checkpoint", ("every", "at_switch", "keep", "replay_buffer"))
     integer(ck.get("every", 0), "checkpoint.every", 0)
     integer(ck.get("keep", 1), "checkpoint.keep", 1)
     for k in ("at_switch", "replay_buffer"):
         boolean(ck.get(k, True), f"checkpoint.{k}")
+
+
+def _wandb(options: Mapping[str, Any]) -> None:
+    from agents.run.wandb_log import EXTRA_HINT, MODES, wandb_missing
+    keys(options, "wandb", ("enabled", "project", "entity", "group", "name", "tags", "mode"))
+    boolean(options.get("enabled", False), "wandb.enabled")
+    if options.get("mode") is not None:
+        choice(options["mode"], "wandb.mode", MODES)
+    if not isinstance(options.get("tags") or [], list):
+        raise ConfigError("wandb.tags", options.get("tags"), "must be a list of strings, e.g. [baseline, v2]")
+    if options.get("enabled") and wandb_missing():
+        raise ConfigError("wandb.enabled", True, f"needs the wandb package, which is not installed: {EXTRA_HINT}")
 
 
 PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_size", "n_epochs", "gamma",

@@ -10,6 +10,8 @@
     comparison_*.png    score per visit across seeds, and IQM with CIs
 """
 
+import sys
+import types
 from typing import Any
 
 
@@ -21,3 +23,15 @@ def __getattr__(name: str) -> Any:  # imported on first use: agents.report.markd
 
 
 __all__ = ["build_report"]
+
+
+class _CallableModule(types.ModuleType):
+    """``from agents import report; report(runs, out)`` is the Python API of ``plasticity-rl report``
+    (:func:`agents.app.report.report`), while ``agents.report.build_report`` & co. stay importable."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from agents.app.report import report
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

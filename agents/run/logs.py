@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,29 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+RowSink = Callable[[str, dict[str, Any]], None]  # (log name, e.g. "metrics", row) → mirrored elsewhere (W&B)
+_SINKS: dict[Path, list[RowSink]] = {}
+
+
+def add_sink(run_dir: str | os.PathLike, sink: RowSink) -> None:
+    """Hand every row written to a CSV log of ``run_dir`` (from now on) to ``sink`` as well."""
+    _SINKS.setdefault(Path(run_dir).resolve(), []).append(sink)
+
+
+def remove_sink(run_dir: str | os.PathLike, sink: RowSink) -> None:
+    sinks = _SINKS.get(Path(run_dir).resolve(), [])
+    if sink in sinks:
+        sinks.remove(sink)
+
+
 class CSVLog:
-    """An append-only CSV file with a fixed header; each row is written whole and flushed."""
+    """An append-only CSV file with a fixed header; each row is written whole and flushed, then handed to the
+    sinks of its directory (:func:`add_sink`) as ``sink(log name, row)`` — the file's stem and the row's values."""
 
     def __init__(self, path: str | os.PathLike, columns: Sequence[str]):
         self.path = Path(path)
         self.columns = tuple(columns)
+        self._dir = self.path.parent.resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = open(self.path, "a", newline="")  # noqa: SIM115 - lives as long as the run
@@ -78,6 +95,8 @@ class CSVLog:
 
     def append(self, row: dict[str, Any]) -> None:
         self._write(row.get(c) for c in self.columns)
+        for sink in _SINKS.get(self._dir, ()):
+            sink(self.path.stem, {c: row.get(c) for c in self.columns})
 
     def close(self) -> None:
         if not self._file.closed:

@@ -16,6 +16,7 @@ directory holds::
     eval.csv         evaluation of every task (at switches, every eval.every steps, at the end)
     plasticity.csv   plasticity metrics (long format), periodic / at switches / at the end
     tb/              TensorBoard events
+    wandb.json       with wandb.enabled: the W&B run id and what was sent (wandb/ holds W&B's own files)
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ from agents.run.checkpoint import CHECKPOINT_DIR, LOG_FILES, Checkpointer, intac
 from agents.run.console import Console
 from agents.run.guard import NonFiniteError, NonFiniteGuard
 from agents.run.lock import run_dir_lock
-from agents.run.logs import MetricsCSV
+from agents.run.logs import MetricsCSV, add_sink, remove_sink
 from agents.run.malloc import raise_malloc_thresholds
 from agents.run.status import RunStateError, read_status, write_status
 from agents.run.summary import print_summary, summarize
+from agents.run.wandb_log import WandbLog
 from plasticity.units.base import UnknownLayerError
 
 EnvFactory = Callable[[Mapping[str, Any], int, int, str], VectorEnv]  # (env config, num_envs, seed, device)
@@ -160,7 +162,7 @@ def make_evaluator(cfg: Mapping[str, Any], env: GymnasiumVecEnv, run_dir: Path) 
                         seed=int(cfg["seed"]) + 10_000)
 
 
-RUN_ONLY_KEYS = ("run_dir", "resume", "progress")  # may differ between a run and its resumption
+RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "wandb")  # may differ between a run and its resumption
 
 
 def _resolve_resume(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,6 +227,7 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
     """Train the agent described by ``cfg`` (continuing from ``checkpoint``) and return its run directory."""
     run = prepare(cfg, make_env)
     model = run.model
+    mirror = open_mirror(cfg, run.run_dir)
     finished = False
     if checkpoint is not None:
         restored = restore(run, checkpoint)
@@ -250,6 +253,7 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
         write_status(run.run_dir, "failed", step=int(model.num_timesteps), reason=f"{type(err).__name__}: {err}")
         raise
     finally:
+        close_mirror(mirror, run.run_dir)
         run.checkpointer.restore_signal_handlers()
         guard.remove()
         run.console.close()
@@ -274,6 +278,27 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
     print(f"{steps:,} env steps in {elapsed:.0f} s ({steps / max(elapsed, 1e-9):,.0f} steps/s); "
           f"run directory: {run.run_dir}", flush=True)
     return run.run_dir
+
+
+def open_mirror(cfg: Mapping[str, Any], run_dir: Path) -> WandbLog | None:
+    """The W&B mirror of the run's logs when ``wandb.enabled`` (agents/run/wandb_log.py), else None."""
+    if not (cfg.get("wandb") or {}).get("enabled", False):
+        return None
+    try:
+        mirror = WandbLog(cfg, run_dir)
+    except Exception as err:  # W&B down or misconfigured: the run goes on, its logs are the CSV files
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"warning: W&B did not start ({type(err).__name__}: {first}); training goes on without it, "
+              f"the logs are in {run_dir}", file=sys.stderr, flush=True)
+        return None
+    add_sink(run_dir, mirror)
+    return mirror
+
+
+def close_mirror(mirror: WandbLog | None, run_dir: Path) -> None:
+    if mirror is not None:
+        remove_sink(run_dir, mirror)
+        mirror.finish()
 
 
 def purge_tensorboard(model: BaseAlgorithm, step: int) -> None:

@@ -1,0 +1,39 @@
+"""The ``plasticity-rl`` command (installed by pyproject): ``plasticity-rl train …`` behaves as
+``python scripts/train.py …`` and ``plasticity-rl report …`` as ``python scripts/report.py …``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+USAGE = """usage: plasticity-rl {train,report} [args …]
+
+  plasticity-rl train [-m] [key=value …]     train (a sweep with -m); Hydra overrides, e.g. method=cbp seed=1
+  plasticity-rl report DIR [DIR …] [--out D]  the cross-run report of run or sweep directories
+  plasticity-rl --version"""
+COMMANDS = ("train", "report")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        sys.exit(0 if argv else 2)
+    if argv[0] == "--version":
+        from plasticity import __version__
+        print(f"plasticity-rl {__version__}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; valid choices: {', '.join(COMMANDS)}", file=sys.stderr)
+        sys.exit(2)
+    if command == "train":
+        from agents.app.train import main as train_main
+        train_main(rest, prog="plasticity-rl train")
+    else:
+        from agents.app.report import main as report_main
+        report_main(rest, prog="plasticity-rl report")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Coefficient search: Hydra's Optuna sweeper with per-method search spaces and a study that resumes.
+
+``plasticity-rl train -m hydra/sweeper=optuna_coef method=adamo hydra.sweep.dir=multirun/adamo_search`` runs
+``n_trials`` trials of AdamO's λ (log-uniform, ``search_spaces`` in conf/hydra/sweeper/optuna_coef.yaml), each a
+full run scored by :func:`agents.app.objective.plasticity_score`, maximized by TPE. The study lives in
+``<sweep dir>/optuna.db`` (SQLite). Two things differ from the plain Optuna sweeper:
+
+* **the search space comes with the method**: without a range on the command line, the method's entry of
+  ``search_spaces`` is used (a range on the command line, ``'method.coef=tag(log, interval(1e-4, 1e-1))'``, wins);
+* **the study resumes to its target**: ``n_trials`` is the number of finished trials the study should hold, so the
+  same command after a crash or Ctrl-C runs only the missing trials (the trial that was running when the process
+  died is marked failed and its parameters are tried again first); a complete study just reports its best.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+
+def _log() -> logging.Logger:
+    # Looked up when used: Hydra's logging setup disables the loggers that exist before it (this module is imported
+    # by Hydra's plugin scan, earlier).
+    return logging.getLogger("hydra_plugins.plasticity_rl_sweeper")
+
+
+def range_override(key: str, low: float, high: float, log_scale: bool = True) -> str:
+    """The Hydra override of an Optuna range: ``key=tag(log, interval(low, high))``."""
+    interval = f"interval({low!r}, {high!r})"
+    return f"{key}=tag(log, {interval})" if log_scale else f"{key}={interval}"
+
+
+def method_space(search_spaces: Any, method: str) -> list[str]:
+    """The overrides of ``method``'s search space (``{key: [low, high]}``, log-uniform), [] if it has none."""
+    space = (search_spaces or {}).get(method) or {}
+    return [range_override(key, float(lo), float(hi)) for key, (lo, hi) in space.items()]
+
+
+class CoefficientSweeper(Sweeper):
+    """:class:`hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper` with method search spaces and
+    resumable studies (see the module docstring); the same options plus ``search_spaces``."""
+
+    def __init__(self, sampler: Any, direction: Any, storage: Any, study_name: str | None, n_trials: int,
+                 n_jobs: int, max_failure_rate: float = 0.0, search_space: DictConfig | None = None,
+                 custom_search_space: str | None = None, params: DictConfig | None = None,
+                 search_spaces: DictConfig | None = None) -> None:
+        from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
+        self.impl = OptunaSweeperImpl(sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
+                                      search_space, custom_search_space, params)
+        self.target_trials = int(n_trials)
+        self.search_spaces = OmegaConf.to_container(search_spaces) if search_spaces is not None else {}
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        ranges = [o for o in parsed if o.is_interval_sweep()]
+        ranges += [k for k, v in (self.impl.params or {}).items() if "interval(" in str(v)]
+        if not ranges:
+            arguments = [*arguments, *method_space(self.search_spaces, str(self.impl.config.method.name))]
+        self._resume()
+        return self.impl.sweep(arguments)
+
+    def _resume(self) -> None:
+        """Count the finished trials of a stored study; fail and re-queue the ones a dead process left running."""
+        import optuna
+        Path(self.impl.sweep_dir).mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
+        if self.impl.storage is None:
+            return
+        try:
+            study = optuna.load_study(study_name=self.impl.study_name, storage=self.impl.storage)
+        except KeyError:  # no such study yet
+            return
+        states = optuna.trial.TrialState
+        for trial in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
+            study._storage.set_trial_state(trial._trial_id, states.FAIL)
+            with warnings.catch_warnings():  # "enqueue_trial is experimental": stable since optuna 1.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.enqueue_trial(trial.params)
+            _log().warning("trial %d was left running by a process that died: failed, its parameters re-queued",
+                        trial.number)
+        done = len(study.get_trials(deepcopy=False, states=(states.COMPLETE,)))
+        self.impl.n_trials = max(0, self.target_trials - done)
+        self.impl.job_idx = len(study.trials)  # new job directories do not reuse the numbers of earlier ones
+        _log().info("study %s holds %d finished trials of %d: %d to run", self.impl.study_name, done,
+                 self.target_trials, self.impl.n_trials)

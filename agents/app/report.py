@@ -1,0 +1,75 @@
+"""The cross-run report from the command line and from Python.
+
+    plasticity-rl report multirun/2026-11-21_10-00-00 --out reports/demo [--wandb]
+    from agents import report; r = report(["multirun/2026-…"], out="reports/demo"); r.aggregate
+
+Writes summary.md, visits.csv, aggregate.csv and PNG plots into ``out`` (agents/report/__init__.py); ``wandb``
+also uploads the plots and tables as a W&B run (``job_type=report``) in the sweep's W&B group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out_dir: Path
+    summary: Path                 # summary.md
+    visits: pd.DataFrame          # visits.csv: one row per run and task visit, with plasticity ratios
+    aggregate: pd.DataFrame       # aggregate.csv: IQM and 95 % CI per curriculum and method
+    wandb_run: str | None = None  # the W&B run id of the uploaded report
+
+
+def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/latest", *,
+           reference: str = "reset_all", bootstrap: int = 2000, wandb: bool = False,
+           wandb_project: str = "plasticity-rl", wandb_group: str | None = None) -> ReportResult:
+    """Build the report of run or sweep directories (as ``plasticity-rl report``) and return its tables.
+
+    :raises ValueError: a directory that does not exist or holds no run (one line).
+    """
+    import pandas as pd
+
+    from agents.report import build_report
+    paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    if wandb:
+        from agents.run.wandb_log import EXTRA_HINT, wandb_missing
+        if wandb_missing():
+            raise ImportError(f"--wandb needs the wandb package, which is not installed: {EXTRA_HINT}")
+    summary = Path(build_report(paths, out, reference=reference, bootstrap_reps=bootstrap))
+    out_dir = summary.parent
+    run_id = None
+    if wandb:
+        from agents.run.wandb_log import log_report
+        run_id = log_report(out_dir, group=wandb_group or Path(paths[0]).resolve().name, project=wandb_project)
+    return ReportResult(out_dir, summary, pd.read_csv(out_dir / "visits.csv"), pd.read_csv(out_dir / "aggregate.csv"),
+                        run_id)
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
+    """``scripts/report.py`` / ``plasticity-rl report``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="run directories or directories containing them")
+    parser.add_argument("--out", default="reports/latest")
+    parser.add_argument("--reference", default="reset_all", help="method name of the fresh-agent reference")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap repetitions for the CIs")
+    parser.add_argument("--wandb", action="store_true", help="also upload the plots and tables to W&B")
+    parser.add_argument("--wandb-project", default="plasticity-rl")
+    parser.add_argument("--wandb-group", default=None, help="default: the first directory's name")
+    args = parser.parse_args(argv)
+    try:
+        result = report(args.runs, args.out, reference=args.reference, bootstrap=args.bootstrap, wandb=args.wandb,
+                        wandb_project=args.wandb_project, wandb_group=args.wandb_group)
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"report written: {result.summary}")

@@ -1,0 +1,139 @@
+"""Weights & Biases as an optional mirror of a run's logs (``wandb.enabled=true``; ``pip install
+'plasticity-rl[wandb]'``). The CSV files and TensorBoard stay the source of truth: W&B gets a copy of each row as
+it is written.
+
+What a W&B run holds (x-axis ``env_step`` for every chart):
+
+* ``config`` — the run's resolved config (so W&B can group by ``method.name``, ``seed``, any key);
+* ``train/<column>`` — every ``metrics.csv`` row (returns, losses, sps …);
+* ``task/visit``, ``task/id``, ``task/cycle`` — one point per task switch (``tasks.csv``), step-aligned markers;
+* ``eval/<task>/<column>`` — ``eval.csv`` (each task of the curriculum at every evaluation);
+* ``plasticity/<metric>`` — ``plasticity.csv`` (dormant fraction, ranks, isometry gap … per layer).
+
+Naming: ``group`` = the sweep directory's name for a multirun job (else ``<agent>-<env>``), ``name`` =
+``<method>-s<seed>``, ``job_type`` = the method, so W&B's grouping by ``job_type`` (or ``config.method.name``)
+reproduces the report's per-method curves. ``<run_dir>/wandb.json`` keeps the W&B run id: a resumed run continues
+the same W&B run, and rows a killed process had already sent (those after its last checkpoint, which the resumed
+run writes again) are not sent twice. ``WANDB_MODE=offline`` (or ``wandb.mode=offline``) writes the W&B files under
+``<run_dir>/wandb/`` with no network; ``wandb sync`` uploads them later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "wandb.json"
+MODES = ("online", "offline", "disabled")
+EXTRA_HINT = "pip install 'plasticity-rl[wandb]'"
+STEP_COLUMN = {"metrics": "step", "tasks": "start_step", "eval": "step", "plasticity": "step"}
+
+
+def wandb_missing() -> bool:
+    """True when the ``wandb`` package is not importable."""
+    import importlib.util
+    return importlib.util.find_spec("wandb") is None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def run_names(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, str]:
+    """W&B ``group``, ``name`` and ``job_type`` of a run (config values win over the defaults)."""
+    options = dict(cfg.get("wandb") or {})
+    method, seed = str(cfg["method"]["name"]), cfg["seed"]
+    in_sweep = (run_dir.parent / "multirun.yaml").exists()  # Hydra writes it into the sweep directory
+    curriculum = f"{cfg['agent']['name']}-{cfg['env']['name']}"
+    group = options.get("group") or (run_dir.parent.name if in_sweep else curriculum)
+    return {"group": str(group), "name": str(options.get("name") or f"{method}-s{seed}"), "job_type": method}
+
+
+def row_data(log: str, row: Mapping[str, Any]) -> dict[str, float]:
+    """The W&B values of one CSV row (numbers only; the x-axis ``env_step`` included)."""
+    step = _number(row.get(STEP_COLUMN[log]))
+    data: dict[str, float] = {}
+    if log == "metrics":
+        data = {f"train/{k}": v for k, v in ((k, _number(x)) for k, x in row.items() if k != "step") if v is not None}
+    elif log == "tasks":
+        data = {f"task/{k.removeprefix('task_')}": v for k in ("task_visit", "task_id", "task_cycle")
+                if (v := _number(row.get(k))) is not None}
+    elif log == "eval":
+        task = row.get("eval_task_name")
+        data = {f"eval/{task}/{k}": v for k in ("return_mean", "return_std", "length_mean", "episodes")
+                if (v := _number(row.get(k))) is not None}
+    elif log == "plasticity" and (v := _number(row.get("value"))) is not None:
+        data = {f"plasticity/{row.get('metric')}": v}
+    if data and step is not None:
+        data["env_step"] = step
+    return data
+
+
+class WandbLog:
+    """Sends the rows of a run's CSV logs to a W&B run (a :data:`agents.run.logs.RowSink`)."""
+
+    def __init__(self, cfg: Mapping[str, Any], run_dir: Path):
+        if wandb_missing():
+            raise ImportError(f"wandb.enabled=true needs the wandb package: {EXTRA_HINT}")
+        import wandb
+        self.run_dir = Path(run_dir)
+        self._state_path = self.run_dir / STATE_FILE
+        state = json.loads(self._state_path.read_text()) if self._state_path.exists() else {}
+        self._state = {"id": state.get("id") or uuid.uuid4().hex[:8], "sent": dict(state.get("sent") or {})}
+        self._before = dict(self._state["sent"])  # sent by an earlier process: not sent again after a resume
+        options = dict(cfg.get("wandb") or {})
+        self.run = wandb.init(id=self._state["id"], resume="allow", dir=str(self.run_dir),
+                              project=options.get("project") or "plasticity-rl", entity=options.get("entity"),
+                              tags=list(options.get("tags") or []), mode=options.get("mode") or None,
+                              config=dict(cfg), **run_names(cfg, self.run_dir))
+        self.run.define_metric("env_step")
+        self.run.define_metric("*", step_metric="env_step")
+        self._save_state()
+
+    def _save_state(self) -> None:
+        tmp = self._state_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self._state) + "\n")
+        os.replace(tmp, self._state_path)
+
+    def __call__(self, log: str, row: Mapping[str, Any]) -> None:
+        if log not in STEP_COLUMN:
+            return  # episodes.csv: per episode, summarized in the metrics rows
+        data = row_data(log, row)
+        step = data.get("env_step")
+        if not data or step is None or step <= self._before.get(log, -1):
+            return
+        self.run.log(data)
+        if step > self._state["sent"].get(log, -1):
+            self._state["sent"][log] = step
+            self._save_state()
+
+    def finish(self) -> None:
+        self.run.finish()
+
+
+def log_report(out_dir: Path, group: str, project: str = "plasticity-rl", mode: str | None = None) -> str:
+    """Upload a report's PNG plots and tables as one W&B run (``job_type=report``) in ``group``; returns its id."""
+    if wandb_missing():
+        raise ImportError(f"--wandb needs the wandb package: {EXTRA_HINT}")
+    import wandb
+    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group}", dir=str(out_dir),
+                     mode=mode or None)
+    for png in sorted(Path(out_dir).glob("*.png")):
+        run.log({f"report/{png.stem}": wandb.Image(str(png))})
+    for table in ("visits", "aggregate"):
+        path = Path(out_dir) / f"{table}.csv"
+        if path.exists():
+            import pandas as pd
+            run.log({f"report/{table}": wandb.Table(dataframe=pd.read_csv(path))})
+    run_id = run.id
+    run.finish()
+    return run_id

@@ -1,0 +1,326 @@
+"""The tools researchers use (issue 22): the Python API, the ``plasticity-rl`` command, W&B, the Optuna search."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import tomllib
+from omegaconf import OmegaConf
+
+from agents.app.paths import ENV_VAR, config_dir
+from agents.config.cli import check_cli
+from agents.config.validation import ConfigError
+from agents.run.logs import read_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+COMMAND = Path(sys.executable).parent / "plasticity-rl"
+TINY = ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=1536",
+        "env.cycles=1", "checkpoint.every=768", "metrics.every=512", "log_every=256", "eval.every=1024",
+        "eval.episodes=2", "eval.max_steps=200", "deterministic=true", "progress=false", "device=cpu"]
+FAST = [*TINY[:6], "eval.enabled=false", "metrics.enabled=false", "progress=false", "device=cpu"]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
+def cli(*args: str, command: list[str] | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*(command or [sys.executable, "scripts/train.py"]), *args], cwd=ROOT, env=env or ENV,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _without_time(path: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k not in ("time_s", "sps")} for row in read_csv(path)]
+
+
+# ----------------------------------------------------------------------------------------------- Python API
+
+
+def test_api_train_makes_the_same_run_directory_as_the_command(tmp_path):
+    from agents import train
+    by_cli, by_api = tmp_path / "cli", tmp_path / "api"
+    done = cli(*TINY, f"hydra.run.dir={by_cli}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = train([*TINY, f"hydra.run.dir={by_api}"])
+
+    assert run.run_dir == by_api and run.status == "completed"
+    def files(root: Path) -> set[str]:  # TensorBoard names its event file by time, host and pid
+        return {str(p.relative_to(root)).split(".out.tfevents.")[0] for p in root.rglob("*")}
+    assert files(by_cli) == files(by_api)
+    assert (by_api / ".hydra" / "overrides.yaml").exists() and (by_api / "train.log").exists()
+    cfg_cli, cfg_api = (OmegaConf.to_container(OmegaConf.load(d / "config.yaml")) for d in (by_cli, by_api))
+    assert {**cfg_cli, "run_dir": None} == {**cfg_api, "run_dir": None}
+    for log in ("episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv"):
+        assert (by_cli / log).read_text() == (by_api / log).read_text(), log
+    assert _without_time(by_cli / "metrics.csv") == _without_time(by_api / "metrics.csv")
+
+    # the summary the notebook gets is the run's own
+    assert list(run.visits["task"]) == ["breakout", "space_invaders"]
+    assert run.visits["episodes"].sum() == len(read_csv(by_api / "episodes.csv"))
+    assert run.score == pytest.approx(run.visits["auc"].iloc[1])
+    metrics = run.read("metrics")
+    assert metrics["step"].dtype.kind == "i" and metrics["task_name"].iloc[0] == "breakout"
+    with pytest.raises(ValueError, match="unknown log 'nope'; valid choices: metrics"):
+        run.read("nope")
+
+
+def test_api_refuses_bad_overrides_with_the_command_line_message(tmp_path):
+    from agents import train
+    for bad in (["method=adamx"], ["agent.learning_rate=-1"], ["nokey=1"], ["wandb.mode=sometimes"]):
+        with pytest.raises(ConfigError) as err:
+            train([*bad, f"hydra.run.dir={tmp_path / 'never'}"])
+        done = cli(*bad, f"hydra.run.dir={tmp_path / 'never'}")
+        assert done.returncode == 2 and done.stderr.strip() == f"error: {err.value}"
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(ConfigError, match=r"seed='0,1': several values make a sweep: call sweep\(\[\.\.\.\]\)"):
+        train(["seed=0,1"])
+    with pytest.raises(TypeError, match="list of strings"):
+        train("method=cbp")
+
+
+def test_api_sweep_returns_every_run_and_one_visit_table(tmp_path):
+    from agents import sweep
+    result = sweep([*FAST, "method=adam,adamo", "seed=0", f"hydra.sweep.dir={tmp_path / 'grid'}"])
+    assert result.sweep_dir == tmp_path / "grid" and len(result.runs) == 2
+    assert [r.config["method"]["name"] for r in result.runs] == ["adam", "adamo"]
+    assert all(r.status == "completed" for r in result.runs)
+    table = result.visits
+    assert len(table) == 4 and set(table["method"]) == {"adam", "adamo"}
+
+
+# ----------------------------------------------------------------------------------------- plasticity-rl command
+
+
+def test_console_command_behaves_as_the_scripts(tmp_path):
+    assert COMMAND.exists(), "pip install -e . installs the plasticity-rl command (pyproject [project.scripts])"
+    version = cli("--version", command=[str(COMMAND)])
+    assert version.returncode == 0 and version.stdout.startswith("plasticity-rl 0.")
+    unknown = cli("trian", command=[str(COMMAND)])
+    assert unknown.returncode == 2 and unknown.stderr.strip() == \
+        "error: unknown command 'trian'; valid choices: train, report"
+    bad_cmd = cli("train", "method=adamx", command=[str(COMMAND)])
+    bad_script = cli("method=adamx")
+    assert bad_cmd.returncode == bad_script.returncode == 2 and bad_cmd.stderr == bad_script.stderr
+    done = cli("train", *FAST, f"hydra.run.dir={tmp_path / 'run'}", command=[str(COMMAND)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
+    assert (tmp_path / "run" / "train.log").exists()  # Hydra's job name is "train", as for scripts/train.py
+
+    report = cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"), "--bootstrap", "50",
+                 command=[str(COMMAND)])
+    assert report.returncode == 0 and (tmp_path / "rep" / "summary.md").exists(), report.stderr[-2000:]
+    missing = cli("report", str(tmp_path / "nowhere"), command=[str(COMMAND)])
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: no such run directory: {tmp_path / 'nowhere'}"
+
+    from agents import report as make_report
+    result = make_report(tmp_path / "run", tmp_path / "rep2", bootstrap=50)
+    assert result.summary.exists() and list(result.visits["task"]) == ["breakout", "space_invaders"]
+    assert list(result.aggregate["method"]) == ["adamo"] and result.wandb_run is None
+
+
+def test_report_uploads_its_plots_to_wandb_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    done = cli(*FAST, f"hydra.run.dir={tmp_path / 'sweep' / 'run0'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    from agents import report as make_report
+    result = make_report(tmp_path / "sweep", tmp_path / "rep", bootstrap=50, wandb=True)
+    offline = list((tmp_path / "rep" / "wandb").glob(f"offline-run-*-{result.wandb_run}"))
+    assert len(offline) == 1
+    pngs = {p.name for p in (tmp_path / "rep").glob("*.png")}
+    uploaded = {p.name for p in offline[0].rglob("*.png")}
+    assert pngs and len(uploaded) == len(pngs)  # every plot, under W&B's media names
+    record = next(offline[0].glob("run-*.wandb")).read_bytes()
+    assert b"report/visits" in record and b"report" in record and b"sweep" in record  # tables; group = "sweep"
+
+
+def test_config_dir_is_found_and_a_bad_override_dir_is_one_line(monkeypatch, tmp_path):
+    assert config_dir() == CONF
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    with pytest.raises(ConfigError, match=r"PLASTICITY_RL_CONF=.*must be a directory holding config.yaml"):
+        config_dir()
+
+
+def test_wheel_ships_every_config_folder():
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    folders = {p.parent.relative_to(ROOT).as_posix() for p in CONF.rglob("*.yaml")}
+    listed = {globs[0].rpartition("/")[0] for globs in data_files.values()}
+    assert folders == listed
+    for target, globs in data_files.items():
+        assert target == "share/plasticity-rl/" + globs[0].rpartition("/")[0]
+
+
+# ------------------------------------------------------------------------------------------------------ W&B
+
+
+def test_wandb_offline_run_writes_its_files_and_resume_continues_the_same_run(tmp_path):
+    run_dir = tmp_path / "run"
+    done = cli(*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = json.loads((run_dir / "wandb.json").read_text())
+    offline = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and offline[0].name.endswith(state["id"])
+    record = next(offline[0].glob("run-*.wandb")).read_bytes()
+    for key in ("train/ep_return_mean", "task/visit", "eval/space_invaders/return_mean", "plasticity/dormant_tau0",
+                "env_step", "adamo-s0", "ppo-minatar_demo", "smoke"):
+        assert key.encode() in record, key
+    assert state["sent"] == {"tasks": 1536.0, "metrics": 3072.0, "eval": 3072.0, "plasticity": 3072.0}
+    # the CSV logs are what they are without W&B
+    plain = cli(*TINY, f"hydra.run.dir={tmp_path / 'plain'}")
+    assert plain.returncode == 0
+    assert (run_dir / "episodes.csv").read_text() == (tmp_path / "plain" / "episodes.csv").read_text()
+
+    # killed after its final checkpoint: the resumed process writes to the same W&B run id
+    (run_dir / "status.json").unlink()
+    (run_dir / "checkpoints" / "final.zip").unlink()
+    again = cli(*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(state["id"]) for r in runs)
+
+
+class _FakeRun:
+    def __init__(self, **kwargs):
+        self.kwargs, self.logged, self.id = kwargs, [], kwargs["id"]
+
+    def define_metric(self, *args, **kwargs):
+        pass
+
+    def log(self, data):
+        self.logged.append(data)
+
+    def finish(self):
+        pass
+
+
+def test_wandb_names_groups_and_no_row_twice_after_a_resume(tmp_path, monkeypatch):
+    from agents.run import wandb_log
+    runs: list[_FakeRun] = []
+    fake = types.SimpleNamespace(init=lambda **kw: runs.append(_FakeRun(**kw)) or runs[-1])
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.setattr(wandb_log, "wandb_missing", lambda: False)
+    sweep_dir = tmp_path / "multirun"
+    (sweep_dir / "3_method=cbp,seed=2").mkdir(parents=True)
+    (sweep_dir / "multirun.yaml").write_text("{}")
+    cfg = {"agent": {"name": "ppo"}, "env": {"name": "minatar_switch"}, "method": {"name": "cbp"}, "seed": 2,
+           "wandb": {"enabled": True, "tags": ["a"]}}
+    run_dir = sweep_dir / "3_method=cbp,seed=2"
+
+    first = wandb_log.WandbLog(cfg, run_dir)
+    assert runs[0].kwargs["group"] == "multirun" and runs[0].kwargs["name"] == "cbp-s2"
+    assert runs[0].kwargs["job_type"] == "cbp" and runs[0].kwargs["resume"] == "allow"
+    assert runs[0].kwargs["config"]["method"]["name"] == "cbp"
+    first("tasks", {"task_visit": 0, "task_id": 0, "task_name": "breakout", "task_cycle": 0, "start_step": 0})
+    first("metrics", {"step": 1000, "ep_return_mean": 1.5, "task_name": "breakout", "loss": None})
+    first("metrics", {"step": 2000, "ep_return_mean": 2.5, "task_name": "breakout"})
+    first("episodes", {"step": 2000, "return": 3.0})
+    first("eval", {"step": 2000, "eval_task_name": "asterix", "return_mean": 0.5, "episodes": 8})
+    first("plasticity", {"step": 2000, "metric": "dormant_tau0/net.0", "value": 0.25})
+    assert runs[0].logged == [
+        {"task/visit": 0.0, "task/id": 0.0, "task/cycle": 0.0, "env_step": 0.0},
+        {"train/ep_return_mean": 1.5, "env_step": 1000.0},
+        {"train/ep_return_mean": 2.5, "env_step": 2000.0},
+        {"eval/asterix/return_mean": 0.5, "eval/asterix/episodes": 8.0, "env_step": 2000.0},
+        {"plasticity/dormant_tau0/net.0": 0.25, "env_step": 2000.0},
+    ]
+    # the process dies after step 2000; its last checkpoint was at 1000, so the resumed run writes 2000 again
+    second = wandb_log.WandbLog(cfg, run_dir)
+    assert runs[1].kwargs["id"] == runs[0].kwargs["id"]
+    second("metrics", {"step": 2000, "ep_return_mean": 2.5})
+    second("metrics", {"step": 3000, "ep_return_mean": 3.5})
+    assert runs[1].logged == [{"train/ep_return_mean": 3.5, "env_step": 3000.0}]
+    # outside a sweep the group is the curriculum; config values win
+    single = tmp_path / "single"
+    single.mkdir()
+    wandb_log.WandbLog({**cfg, "wandb": {"enabled": True, "name": "mine"}}, single)
+    assert runs[2].kwargs["group"] == "ppo-minatar_switch" and runs[2].kwargs["name"] == "mine"
+
+
+def test_wandb_requested_but_not_installed_is_one_line_naming_the_extra(tmp_path):
+    code = ("import sys; sys.modules['wandb'] = None\n"
+            "from agents.app.train import main; main(sys.argv[1:])")
+    done = cli("wandb.enabled=true", f"hydra.run.dir={tmp_path / 'r'}", command=[sys.executable, "-c", code])
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: wandb.enabled=True: needs the wandb package, which is not installed: "
+                                   "pip install 'plasticity-rl[wandb]'")
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ConfigError, match=r"wandb\.mode='sometimes': valid choices: online, offline, disabled"):
+        check_cli(["wandb.mode=sometimes"], CONF)
+
+
+# --------------------------------------------------------------------------------------------------- Optuna
+
+
+def _study(path: Path):
+    import optuna
+    names = optuna.get_all_study_summaries(storage=f"sqlite:///{path}")
+    return optuna.load_study(study_name=names[0].study_name, storage=f"sqlite:///{path}")
+
+
+def test_optuna_search_completes_resumes_and_requeues_a_dead_trial(tmp_path):
+    import optuna
+
+    from agents import sweep
+    sweep_dir = tmp_path / "search"
+    args = [*FAST, "hydra/sweeper=optuna_coef", "method=adamo", "hydra.sweeper.n_trials=3",
+            f"hydra.sweep.dir={sweep_dir}"]
+    result = sweep(args)
+    study = _study(sweep_dir / "optuna.db")
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 3 and len(result.runs) == 3
+    assert study.study_name == "adamo-ppo-minatar_demo" and study.direction.name == "MAXIMIZE"
+    coefs = sorted(t.params["method.coef"] for t in done)
+    assert all(1e-4 <= c <= 1e-1 for c in coefs)  # adamo's search space from the preset
+    assert sorted(r.config["method"]["coef"] for r in result.runs) == pytest.approx(coefs)
+    for trial in done:  # each trial's value is its run's plasticity score
+        run = next(r for r in result.runs if r.config["method"]["coef"] == pytest.approx(trial.params["method.coef"]))
+        assert trial.value == pytest.approx(run.score)
+    assert result.best["best_value"] == pytest.approx(max(t.value for t in done))
+
+    # the same command again: the study is complete, nothing runs
+    again = sweep(args)
+    assert len(again.runs) == 3 and len(_study(sweep_dir / "optuna.db").trials) == 3
+
+    # a process died during a trial: that trial fails and its parameters run first; the target is 4 finished
+    dead = study.ask({"method.coef": optuna.distributions.LogUniformDistribution(1e-4, 1e-1)})
+    resumed = sweep([*args[:-2], "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={sweep_dir}"])
+    study = _study(sweep_dir / "optuna.db")
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1 and len(resumed.runs) == 4
+    rerun = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[-1]
+    assert rerun.params["method.coef"] == pytest.approx(dead.params["method.coef"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["method.coef=tag(log, interval(-1e-4, 1e-1))"],
+     "method.coef='tag(log, interval(-1e-4, 1e-1))': a log-scale search range needs 0 < low < high (got low = "
+     "-0.0001)"),
+    (["method.coef=tag(log, interval(0.1, 0.001))"],
+     "method.coef='tag(log, interval(0.1, 0.001))': an empty search range: it needs low < high (got 0.1, 0.001)"),
+    (["method.coef=interval(0.5, 0.5)"],
+     "method.coef='interval(0.5, 0.5)': an empty search range: it needs low < high (got 0.5, 0.5)"),
+])
+def test_optuna_bad_ranges_are_one_line_exit_2(tmp_path, args, message):
+    done = cli("-m", "hydra/sweeper=optuna_coef", "method=adamo", *args, f"hydra.sweep.dir={tmp_path / 's'}")
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {message}"
+    assert not (tmp_path / "s").exists()
+
+
+def test_optuna_needs_a_space_and_ranges_need_optuna():
+    with pytest.raises(ConfigError, match="method='adam': has no search space in hydra/sweeper=optuna_coef: give "
+                                          "a range"):
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adam"], CONF)
+    check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adam", "agent.learning_rate=tag(log, interval(1e-5, 1e-3))"],
+              CONF)
+    with pytest.raises(ConfigError, match="a search range needs the Optuna sweeper: add hydra/sweeper=optuna_coef"):
+        check_cli(["-m", "method=adamo", "method.coef=interval(0.1, 1)"], CONF)
+    with pytest.raises(ConfigError, match=r"hydra.sweeper.search_spaces.adamo.method.coef=\[0.0, 0.1\]: must be"):
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo",
+                   "hydra.sweeper.search_spaces.adamo={method.coef: [0.0, 0.1]}"], CONF)
+    # a range's ends are validated like any value
+    with pytest.raises(ConfigError, match=r"method\.coef=-1\.0"):
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "method.coef=interval(-1.0, 1.0)"], CONF)
