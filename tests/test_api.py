@@ -321,6 +321,8 @@ def test_optuna_needs_a_space_and_ranges_need_optuna():
     with pytest.raises(ConfigError, match=r"hydra.sweeper.search_spaces.adamo.method.coef=\[0.0, 0.1\]: must be"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo",
                    "hydra.sweeper.search_spaces.adamo={method.coef: [0.0, 0.1]}"], CONF)
+    with pytest.raises(ConfigError, match=r"hydra\.sweeper\.n_trials=0: must be an integer >= 1"):
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "hydra.sweeper.n_trials=0"], CONF)
     # a range's ends are validated like any value
     with pytest.raises(ConfigError, match=r"method\.coef=-1\.0"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "method.coef=interval(-1.0, 1.0)"], CONF)

@@ -92,6 +92,10 @@ def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
             key, _, value = ranges[0].input_line.partition("=")
             raise ConfigError(key, value, "a search range needs the Optuna sweeper: add hydra/sweeper=optuna_coef")
         return
+    for key in ("n_trials", "n_jobs"):
+        value = sweeper.get(key)
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ConfigError(f"hydra.sweeper.{key}", value, "must be an integer >= 1")
     spaces = sweeper.get("search_spaces") or {}
     for method, space in spaces.items():
         for key, bounds in (space or {}).items():
