@@ -326,3 +326,19 @@ def test_optuna_needs_a_space_and_ranges_need_optuna():
     # a range's ends are validated like any value
     with pytest.raises(ConfigError, match=r"method\.coef=-1\.0"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "method.coef=interval(-1.0, 1.0)"], CONF)
+
+
+def test_a_wandb_failure_at_start_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    from agents.run import runner, wandb_log
+
+    def refuse(**kwargs):
+        raise RuntimeError("No API key configured.\nsecond line")
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=refuse))
+    monkeypatch.setattr(wandb_log, "wandb_missing", lambda: False)
+    cfg = {"agent": {"name": "ppo"}, "env": {"name": "e"}, "method": {"name": "m"}, "seed": 0,
+           "wandb": {"enabled": True}}
+    assert runner.open_mirror(cfg, tmp_path) is None
+    err = capsys.readouterr().err
+    assert err == (f"warning: W&B did not start (RuntimeError: No API key configured.); training goes on without it, "
+                   f"the logs are in {tmp_path}\n")
+    assert runner.open_mirror({**cfg, "wandb": {"enabled": False}}, tmp_path) is None
