@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -134,7 +135,14 @@ def test_report_uploads_its_plots_to_wandb_offline(tmp_path, monkeypatch):
     pngs = {p.name for p in (tmp_path / "rep").glob("*.png")}
     uploaded = {p.name for p in offline[0].rglob("*.png")}
     assert pngs and len(uploaded) == len(pngs)  # every plot, under W&B's media names
-    record = next(offline[0].glob("run-*.wandb")).read_bytes()
+    import wandb
+    wandb.teardown()  # W&B's service process writes the offline record: flushed once the service stops
+    record_file = next(offline[0].glob("run-*.wandb"))
+    for _ in range(60):  # and, on a loaded machine, possibly a moment after that
+        record = record_file.read_bytes()
+        if b"report/visits" in record:
+            break
+        time.sleep(0.5)
     assert b"report/visits" in record and b"report" in record and b"sweep" in record  # tables; group = "sweep"
 
 
