@@ -256,8 +256,21 @@ def test_wandb_requested_but_not_installed_is_one_line_naming_the_extra(tmp_path
     assert done.stderr.strip() == ("error: wandb.enabled=True: needs the wandb package, which is not installed: "
                                    "pip install 'plasticity-rl[wandb]'")
     assert not (tmp_path / "r").exists()
+    as_group = cli("logger=wandb", f"hydra.run.dir={tmp_path / 'r'}", command=[sys.executable, "-c", code])
+    assert as_group.returncode == 2 and as_group.stderr == done.stderr and not (tmp_path / "r").exists()
     with pytest.raises(ConfigError, match=r"wandb\.mode='sometimes': valid choices: online, offline, disabled"):
         check_cli(["wandb.mode=sometimes"], CONF)
+
+
+def test_logger_group_switches_wandb_and_a_value_on_the_command_line_wins():
+    from agents.config.cli import compose_checked
+    assert compose_checked(CONF, "config", [])["wandb"]["enabled"] is False
+    assert compose_checked(CONF, "config", ["logger=wandb"])["wandb"]["enabled"] is True
+    assert compose_checked(CONF, "config", ["logger=wandb", "wandb.enabled=false"])["wandb"]["enabled"] is False
+    assert compose_checked(CONF, "config", ["logger=tensorboard", "wandb.enabled=true"])["wandb"]["enabled"] is True
+    with pytest.raises(ConfigError, match=r"^logger='mlflow': unknown logger option; valid choices: tensorboard, "
+                                          r"wandb$"):
+        check_cli(["logger=mlflow"], CONF)
 
 
 # --------------------------------------------------------------------------------------------------- Optuna

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from agents.config.validation import ConfigError, load_stored_config, validate
 
-GROUPS = ("agent", "env", "method", "experiment")
+GROUPS = ("agent", "env", "method", "experiment", "logger")
 OPTUNA_SWEEPERS = ("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # hydra/sweeper=optuna
                    "hydra_plugins.plasticity_rl_sweeper.CoefficientSweeper")          # hydra/sweeper=optuna_coef
 SKIP_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--resolve", "--package", "-p",
