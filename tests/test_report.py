@@ -176,3 +176,60 @@ def test_sanity_rows_keep_budgets_apart(tmp_path):
     (longer / "status.json").write_text('{"status": "completed", "step": 90000}')
     rows = sanity_rows([load_run(p) for p in find_runs([tmp_path])])
     assert [(r.steps, r.seeds, r.final_return) for r in rows] == [(5000, 1, 1.0), (90000, 1, 5.0)]
+
+
+def _visit(i: int, task: str, start: int, steps: int):
+    from agents.run.summary import VisitSummary
+    return VisitSummary(i, task, i, start, steps, 0, None, None, None)
+
+
+def _episodes(visit: int, task: str, steps, ret: float) -> list[dict[str, str]]:
+    return [{"step": str(s), "task_visit": str(visit), "task_name": task, "return": str(ret)} for s in steps]
+
+
+def test_learning_curve_bins_follow_the_visits_and_a_curve_breaks_at_each_switch():
+    from agents.report.plots import _binned, _visit_edges, visit_segments
+    from agents.report.runs import RunData
+
+    # visit 0 is short (300k): equal-width bins over 1M steps would straddle the switch at 300k
+    visits = [_visit(0, "freeway", 0, 300_000), _visit(1, "breakout", 300_000, 700_000)]
+    # freeway: 64 synchronized envs end together every 160k env steps, return 0 (its last ones on the switch);
+    # breakout: an episode every 1k, return 100
+    episodes = _episodes(0, "freeway", [160_000, 300_000], 0) + _episodes(1, "breakout", range(301_000, 1_000_001,
+                                                                                               1_000), 100)
+    run = RunData(Path("r"), "ppo", "c", "adam", 0, visits, episodes)
+
+    edges = _visit_edges(run, bins=10)
+    assert [list(e) for e in edges] == [[0, 100_000, 200_000, 300_000], list(np.linspace(300_000, 1_000_000, 8))]
+    means = _binned(run, [0, 1], edges)
+    assert list(means[3:]) == [100.0] * 7  # the freeway episode ending on the switch is not in breakout's first bin
+    assert np.isnan(means[0]) and list(means[1:3]) == [0.0, 0.0]
+    owner = np.repeat([0, 1], [3, 7])
+    x, y = visit_segments(np.concatenate([(e[:-1] + e[1:]) / 2 for e in edges]), [means], owner)
+    gaps = np.flatnonzero(np.isnan(y))
+    assert len(gaps) == 1 and np.all(x[:gaps[0]] < 300_000) and np.all(x[gaps[0] + 1:] > 300_000)
+    assert list(y[:gaps[0]]) == [0.0, 0.0] and list(y[gaps[0] + 1:]) == [100.0] * 7
+
+
+def test_learning_curves_align_seeds_by_task_visit_when_the_order_differs(tmp_path):
+    from agents.report.plots import _same_task_order, learning_curves, task_visit_curve
+    from agents.report.runs import RunData
+
+    def run(seed: int, order: list[str], returns: dict[str, list[float]]) -> RunData:
+        visits, episodes, seen = [], [], dict.fromkeys(order, 0)
+        for i, task in enumerate(order):
+            visits.append(_visit(i, task, i * 1000, 1000))
+            episodes += _episodes(i, task, range(i * 1000 + 100, (i + 1) * 1000 + 1, 100), returns[task][seen[task]])
+            seen[task] += 1
+        return RunData(Path(f"r{seed}"), "ppo", "c", "adam", seed, visits, episodes)
+
+    a = run(0, ["asterix", "freeway", "freeway", "asterix"], {"asterix": [1, 2], "freeway": [10, 20]})
+    b = run(1, ["freeway", "asterix", "asterix", "freeway"], {"asterix": [3, 4], "freeway": [30, 40]})
+    assert not _same_task_order([a, b]) and _same_task_order([a, run(2, ["asterix", "freeway"], {
+        "asterix": [0], "freeway": [0]})])
+    assert task_visit_curve(a, "freeway", 2, bins=5).tolist() == [[10.0] * 5, [20.0] * 5]
+    assert task_visit_curve(b, "asterix", 3, bins=5)[:2].tolist() == [[3.0] * 5, [4.0] * 5]
+    assert np.isnan(task_visit_curve(b, "asterix", 3, bins=5)[2]).all()  # not reached
+    learning_curves([a, b], tmp_path / "per_task.png")
+    learning_curves([a], tmp_path / "timeline.png")
+    assert (tmp_path / "per_task.png").stat().st_size > 0 and (tmp_path / "timeline.png").stat().st_size > 0

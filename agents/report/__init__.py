@@ -5,7 +5,8 @@
     summary.md          per curriculum: methods and seeds, the aggregate table, the best method, per-task tables
     visits.csv          one row per run and task visit (returns, AUC, plasticity ratios)
     aggregate.csv       per curriculum and method: IQM and 95 % CI of the score
-    returns_*.png       training return over env steps, task visits shaded and labelled
+    returns_*.png       training return over env steps, task visits shaded and labelled (bins never span a
+                        switch); one panel per task, by visit, when the task order differs across seeds
     metrics_*.png       plasticity-metric trajectories per method
     comparison_*.png    score per visit across seeds, and IQM with CIs
 """
