@@ -126,6 +126,20 @@ def test_no_runs_is_a_clear_error(tmp_path):
         build_report([tmp_path], tmp_path / "out")
 
 
+def test_a_reference_no_run_has_and_a_bootstrap_below_1_are_one_line_errors(report, tmp_path):
+    root = report[0]
+    with pytest.raises(ValueError, match=r"^reference='reset_al': no run of that method; methods of these runs: "
+                                         r"adam, adamo, reset_all$"):
+        build_report([root], tmp_path / "a", reference="reset_al")
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=rf"^bootstrap={bad}: must be an integer >= 1"):
+            build_report([root], tmp_path / "b", bootstrap_reps=bad)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before writing
+    # no reference runs and none named: normalized returns, as documented
+    summary = build_report([root / "adam_s0", root / "adamo_s0"], tmp_path / "c", bootstrap_reps=20).read_text()
+    assert "normalized" in summary
+
+
 def _single_game_run(root: Path, agent: str, game: str, seed: int, returns: list[float]) -> Path:
     run = root / f"{agent}_{game}_s{seed}"
     run.mkdir(parents=True)

@@ -30,11 +30,13 @@ class ReportResult:
 
 
 def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/latest", *,
-           reference: str = "reset_all", bootstrap: int = 2000, wandb: bool = False,
+           reference: str | None = None, bootstrap: int = 2000, wandb: bool = False,
            wandb_project: str = "plasticity-rl", wandb_group: str | None = None) -> ReportResult:
     """Build the report of run or sweep directories (as ``plasticity-rl report``) and return its tables.
 
-    :raises ValueError: a directory that does not exist or holds no run (one line).
+    :param reference: the fresh-agent reference method; ``None``: ``reset_all`` where such runs exist.
+    :raises ValueError: a directory that does not exist or holds no run, a reference method no run has, a
+        bootstrap count < 1 (one line).
     """
     import pandas as pd
 
@@ -60,7 +62,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run directories or directories containing them")
     parser.add_argument("--out", default="reports/latest")
-    parser.add_argument("--reference", default="reset_all", help="method name of the fresh-agent reference")
+    parser.add_argument("--reference", default=None,
+                        help="method of the fresh-agent reference runs (default: reset_all where present)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap repetitions for the CIs")
     parser.add_argument("--wandb", action="store_true", help="also upload the plots and tables to W&B")
     parser.add_argument("--wandb-project", default="plasticity-rl")

@@ -32,12 +32,26 @@ def _slug(curriculum: str) -> str:
     return curriculum.replace("/", "_")
 
 
-def build_report(paths: Iterable[str | Path], out: str | Path, reference: str = "reset_all",
+def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | None = None,
                  bootstrap_reps: int = 2000) -> Path:
-    """Write the report for the run directories under ``paths`` into ``out``; returns ``out/summary.md``."""
+    """Write the report for the run directories under ``paths`` into ``out``; returns ``out/summary.md``.
+
+    :param reference: the method of the fresh-agent reference runs; ``None``: ``reset_all`` where such runs exist
+        (else scores are normalized returns). A method named here that no run has is refused (a typo would
+        silently change the score).
+    :raises ValueError: no runs, a reference method without runs, ``bootstrap_reps`` < 1 (one line each).
+    """
+    if isinstance(bootstrap_reps, bool) or not isinstance(bootstrap_reps, int) or bootstrap_reps < 1:
+        raise ValueError(f"bootstrap={bootstrap_reps!r}: must be an integer >= 1 (bootstrap repetitions)")
+    paths = list(paths)
     runs = [load_run(p) for p in find_runs(paths)]
     if not runs:
         raise ValueError(f"no run directories (with config.yaml and tasks.csv) under {list(map(str, paths))}")
+    methods = sorted({r.method for r in runs})
+    if reference is None:
+        reference = "reset_all"
+    elif reference not in methods:
+        raise ValueError(f"reference={reference!r}: no run of that method; methods of these runs: {', '.join(methods)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = visit_table(runs, reference)
