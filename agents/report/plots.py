@@ -115,7 +115,7 @@ def learning_curves(runs: list[RunData], path: Path, bins: int = 100) -> None:
         curves = np.array([_binned(r, numbers, edges) for r in runs if r.method == m])
         mean, std = _mean_std(curves)
         x, mean, std = visit_segments(mid, [mean, std], owner)
-        ax.plot(x, mean, color=colors[m], label=f"{m} ({len(curves)} seeds)", lw=1.6)
+        ax.plot(x, mean, color=colors[m], label=_label(m, len(curves)), lw=1.6)
         ax.fill_between(x, mean - std, mean + std, color=colors[m], alpha=0.2, lw=0)
     ax.set_xlim(edges[0][0], edges[-1][-1])
     _shade_tasks(ax, longest)
@@ -126,6 +126,10 @@ def learning_curves(runs: list[RunData], path: Path, bins: int = 100) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _label(method: str, seeds: int) -> str:
+    return f"{method} ({seeds} seed{'' if seeds == 1 else 's'})"
 
 
 def _mean_std(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +168,7 @@ def _per_task_curves(runs: list[RunData], path: Path, bins: int = 20) -> None:
             curves = np.array([task_visit_curve(r, task, visits, bins).ravel() for r in runs if r.method == m])
             mean, std = _mean_std(curves)
             xs, mean, std = visit_segments((np.arange(visits)[:, None] + x).ravel(), [mean, std], owner)
-            ax.plot(xs, mean, color=colors[m], label=f"{m} ({len(curves)} seeds)", lw=1.4)
+            ax.plot(xs, mean, color=colors[m], label=_label(m, len(curves)), lw=1.4)
             ax.fill_between(xs, mean - std, mean + std, color=colors[m], alpha=0.2, lw=0)
         ax.set_xlim(0, visits)
         ax.set_xticks(np.arange(visits) + 0.5, [str(j + 1) for j in range(visits)])
