@@ -247,3 +247,18 @@ def test_learning_curves_align_seeds_by_task_visit_when_the_order_differs(tmp_pa
     learning_curves([a, b], tmp_path / "per_task.png")
     learning_curves([a], tmp_path / "timeline.png")
     assert (tmp_path / "per_task.png").stat().st_size > 0 and (tmp_path / "timeline.png").stat().st_size > 0
+
+
+def test_summary_says_when_there_is_no_reference_and_which_runs_are_unfinished(tmp_path):
+    import json
+    done = write_run(tmp_path, "adam", 0, 0.3)
+    (done / "status.json").write_text(json.dumps({"status": "completed"}))
+    going = write_run(tmp_path, "adamo", 1, 0.1)
+    (going / "status.json").write_text(json.dumps({"status": "running"}))
+    summary = build_report([tmp_path], tmp_path / "r", bootstrap_reps=20).read_text()
+    assert "2 runs; no `method=reset_all` runs (the fresh-agent reference), so there are no plasticity ratios" \
+        in summary
+    assert "Not finished (1 of 2 runs; their visits so far are included, the last one partial): `adamo` seed 1 " \
+           "(running, 2 visits)." in summary
+    (going / "status.json").write_text(json.dumps({"status": "completed"}))
+    assert "Not finished" not in build_report([tmp_path], tmp_path / "r", bootstrap_reps=20).read_text()

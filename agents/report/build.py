@@ -57,10 +57,12 @@ def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | 
     rows = visit_table(runs, reference)
     _write_csv(out / "visits.csv", VISIT_COLUMNS, rows)
 
-    lines = ["# Plasticity report", "", f"{len(runs)} runs; reference for plasticity ratios: `method={reference}` "
-             "(a fresh agent per task). Plasticity ratio of a visit = AUC of its training return / AUC of the "
-             "reference on the same visit (1 = as plastic as a fresh network). Aggregates: rliable IQM with 95 % "
-             "stratified-bootstrap CIs over runs × tasks.", ""]
+    lines = ["# Plasticity report", "", _header(runs, methods, reference), ""]
+    unfinished = [r for r in runs if r.status != "completed"]
+    if unfinished:
+        lines += [f"Not finished ({len(unfinished)} of {len(runs)} runs; their visits so far are included, the last "
+                  "one partial): " + ", ".join(f"`{r.method}` seed {r.seed} ({r.status or 'no status'}, "
+                                              f"{len(r.visits)} visits)" for r in unfinished) + ".", ""]
     aggregate_rows = []
     for curriculum in sorted({r.curriculum for r in runs}):
         mine = [r for r in runs if r.curriculum == curriculum]
@@ -81,6 +83,17 @@ def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | 
     summary = out / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
     return summary
+
+
+def _header(runs: list[RunData], methods: list[str], reference: str) -> str:
+    aggregates = "Aggregates: rliable IQM with 95 % stratified-bootstrap CIs over runs × tasks."
+    if reference in methods:
+        return (f"{len(runs)} runs; reference for plasticity ratios: `method={reference}` (a fresh agent per task). "
+                "Plasticity ratio of a visit = AUC of its training return / AUC of the reference on the same visit "
+                f"(1 = as plastic as a fresh network). {aggregates}")
+    return (f"{len(runs)} runs; no `method={reference}` runs (the fresh-agent reference), so there are no plasticity "
+            "ratios: the score is a run's mean visit AUC per task, min–max normalized over the curriculum's runs "
+            f"(\"normalized return\"); add `{reference}` runs for ratios. {aggregates}")
 
 
 def best_method(iqm: dict[str, tuple[float, float, float]], score_name: str, reference: str) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from agents.run.logs import read_csv
+from agents.run.status import read_status
 from agents.run.summary import VisitSummary, summarize
 
 
@@ -34,6 +35,7 @@ class RunData:
     episodes: list[dict[str, str]]
     plasticity: list[dict[str, str]] = field(default_factory=list)
     evals: list[dict[str, str]] = field(default_factory=list)
+    status: str | None = None  # status.json: completed | running | failed | preempted | interrupted (None: none)
 
     @property
     def curriculum(self) -> str:
@@ -55,7 +57,7 @@ def load_run(path: Path) -> RunData:
     return RunData(path=path, agent=str(cfg["agent"]["name"]), env=str(cfg["env"]["name"]),
                    method=str(cfg["method"]["name"]), seed=int(cfg["seed"]), visits=summarize(path),
                    episodes=read_csv(path / "episodes.csv"), plasticity=read_csv(path / "plasticity.csv"),
-                   evals=read_csv(path / "eval.csv"))
+                   evals=read_csv(path / "eval.csv"), status=(read_status(path) or {}).get("status"))
 
 
 VISIT_COLUMNS = ("curriculum", "method", "seed", "visit", "task", "cycle", "steps", "episodes", "mean_return",
