@@ -262,6 +262,29 @@ def test_wandb_requested_but_not_installed_is_one_line_naming_the_extra(tmp_path
         check_cli(["wandb.mode=sometimes"], CONF)
 
 
+@pytest.mark.parametrize(("arg", "message"), [
+    ("wandb.tags=foo", "wandb.tags='foo': must be a list of strings of 1 to 64 characters, e.g. [baseline, v2]"),
+    ("wandb.project=", "wandb.project='': must be a name of 1 to 128 characters without / \\ # ? % :"),
+    ("wandb.project=team/x", "wandb.project='team/x': must be a name of 1 to 128 characters without / \\ # ? % :"),
+    ("wandb.entity=5", "wandb.entity=5: must be null (the default) or a non-empty text"),
+    ("wandb.name=[a,b]", "wandb.name=['a', 'b']: must be null (the default) or a non-empty text"),
+])
+def test_bad_wandb_settings_are_refused_before_anything_runs(arg, message):
+    with pytest.raises(ConfigError) as err:
+        check_cli([arg], CONF)
+    assert str(err.value) == message
+
+
+def test_api_takes_a_relative_config_dir_and_refuses_one_without_config_yaml(tmp_path, monkeypatch):
+    from agents import train
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ConfigError, match=r"^method='adamx': unknown method option"):
+        train(["method=adamx"], config_dir="conf")  # relative: resolved, then the usual checks
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^config_dir='.*/nowhere': must be a directory holding config.yaml"):
+        train([], config_dir="nowhere")
+
+
 def test_logger_group_switches_wandb_and_a_value_on_the_command_line_wins():
     from agents.config.cli import compose_checked
     assert compose_checked(CONF, "config", [])["wandb"]["enabled"] is False

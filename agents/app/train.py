@@ -176,7 +176,7 @@ def _checked(overrides: Sequence[str], config_dir: str | Path | None, multirun: 
     if isinstance(overrides, str):
         raise TypeError("overrides must be a list of strings, e.g. ['method=cbp', 'seed=1'], not one string")
     overrides = [o for o in overrides if o not in ("-m", "--multirun")]
-    conf = Path(config_dir) if config_dir is not None else default_dir()
+    conf = Path(config_dir).resolve() if config_dir is not None else default_dir()
     try:
         check_cli([*(["-m"] if multirun else []), *overrides], conf)
     except ConfigError as err:

@@ -179,6 +179,10 @@ def _refuse_sweeps(args: Sequence[str]) -> None:
 
 def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> None:
     """Raise :class:`ConfigError` if any run of the command would get a bad config."""
+    conf = Path(conf).resolve()  # Hydra's initialize_config_dir takes absolute paths only
+    if not (conf / f"{config_name}.yaml").is_file():
+        raise ConfigError("config_dir", str(conf), f"must be a directory holding {config_name}.yaml (and agent/, "
+                          "env/, method/ …)")
     multirun = any(a in ("-m", "--multirun") for a in args)
     args = [a for a in args if a not in ("-m", "--multirun")]
     if any(a.split("=")[0] in SKIP_FLAGS for a in args):

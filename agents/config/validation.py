@@ -183,8 +183,16 @@ def _wandb(options: Mapping[str, Any]) -> None:
     boolean(options.get("enabled", False), "wandb.enabled")
     if options.get("mode") is not None:
         choice(options["mode"], "wandb.mode", MODES)
-    if not isinstance(options.get("tags") or [], list):
-        raise ConfigError("wandb.tags", options.get("tags"), "must be a list of strings, e.g. [baseline, v2]")
+    tags = options.get("tags") or []
+    if not (isinstance(tags, list) and all(isinstance(t, str) and 0 < len(t) <= 64 for t in tags)):
+        raise ConfigError("wandb.tags", tags, "must be a list of strings of 1 to 64 characters, e.g. [baseline, v2]")
+    project = options.get("project", "plasticity-rl")
+    if not (isinstance(project, str) and 0 < len(project) <= 128 and not set(project) & set("/\\#?%:")):
+        raise ConfigError("wandb.project", project, "must be a name of 1 to 128 characters without / \\ # ? % :")
+    for key in ("entity", "group", "name"):
+        value = options.get(key)
+        if value is not None and not (isinstance(value, str) and value):
+            raise ConfigError(f"wandb.{key}", value, "must be null (the default) or a non-empty text")
     if options.get("enabled") and wandb_missing():
         raise ConfigError("wandb.enabled", True, f"needs the wandb package, which is not installed: {EXTRA_HINT}")
 
