@@ -372,6 +372,57 @@ def test_optuna_needs_a_space_and_ranges_need_optuna():
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "method.coef=interval(-1.0, 1.0)"], CONF)
 
 
+def test_a_wandb_failure_during_the_run_stops_the_mirror_not_the_run(tmp_path, monkeypatch, capsys):
+    from agents.run import wandb_log
+    from agents.run.logs import CSVLog, add_sink, remove_sink
+
+    class Flaky(_FakeRun):
+        def log(self, data):
+            if len(self.logged) == 1:
+                raise ConnectionError("network is unreachable\nmore")
+            super().log(data)
+
+        def finish(self):
+            raise ConnectionError("still unreachable")
+    runs: list[Flaky] = []
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=lambda **kw: runs.append(Flaky(**kw))
+                                                                     or runs[-1]))
+    monkeypatch.setattr(wandb_log, "wandb_missing", lambda: False)
+    cfg = {"agent": {"name": "ppo"}, "env": {"name": "e"}, "method": {"name": "m"}, "seed": 0,
+           "wandb": {"enabled": True}}
+    mirror = wandb_log.WandbLog(cfg, tmp_path)
+    add_sink(tmp_path, mirror)
+    log = CSVLog(tmp_path / "metrics.csv", ("step", "ep_return_mean"))
+    for step in (1, 2, 3):
+        log.append({"step": step, "ep_return_mean": float(step)})  # the second one fails in W&B
+    mirror.finish()
+    remove_sink(tmp_path, mirror)
+    log.close()
+    assert [r["step"] for r in read_csv(tmp_path / "metrics.csv")] == ["1", "2", "3"]  # the CSV log is whole
+    assert runs[0].logged == [{"train/ep_return_mean": 1.0, "env_step": 1.0}] and mirror.broken
+    assert capsys.readouterr().err == (f"warning: W&B stopped sending (ConnectionError: network is unreachable); "
+                                       f"training goes on, the logs are in {tmp_path}\n")
+    assert json.loads((tmp_path / "wandb.json").read_text())["sent"] == {"metrics": 1.0}  # what W&B really got
+
+
+def test_a_refused_report_upload_is_one_line_after_the_report_is_written(tmp_path, monkeypatch, capsys):
+    from agents.app.report import main
+    from agents.run import wandb_log
+
+    def refuse(**kwargs):
+        raise RuntimeError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])\nmore")
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=refuse))
+    monkeypatch.setattr(wandb_log, "wandb_missing", lambda: False)
+    from test_report import write_run
+    write_run(tmp_path / "runs", "adam", 0, 0.3)
+    with pytest.raises(SystemExit) as code:
+        main([str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--bootstrap", "20", "--wandb"])
+    assert code.value.code == 2 and (tmp_path / "rep" / "summary.md").exists()
+    assert capsys.readouterr().err == (f"error: the report is written to {tmp_path / 'rep'}, but the W&B upload "
+                                       "failed (RuntimeError: api_key not configured (no-tty). call "
+                                       "wandb.login(key=[your_api_key]))\n")
+
+
 def test_a_wandb_failure_at_start_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
     from agents.run import runner, wandb_log
 

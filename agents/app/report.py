@@ -37,6 +37,8 @@ def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/l
     :param reference: the fresh-agent reference method; ``None``: ``reset_all`` where such runs exist.
     :raises ValueError: a directory that does not exist or holds no run, a reference method no run has, a
         bootstrap count < 1 (one line).
+    :raises agents.run.wandb_log.WandbUploadError: ``wandb=True`` and W&B refused the upload (the report is
+        written; one line).
     """
     import pandas as pd
 
@@ -69,10 +71,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--wandb-project", default="plasticity-rl")
     parser.add_argument("--wandb-group", default=None, help="default: the first directory's name")
     args = parser.parse_args(argv)
+    from agents.run.wandb_log import WandbUploadError
     try:
         result = report(args.runs, args.out, reference=args.reference, bootstrap=args.bootstrap, wandb=args.wandb,
                         wandb_project=args.wandb_project, wandb_group=args.wandb_group)
-    except (ValueError, ImportError) as err:
+    except (ValueError, ImportError, WandbUploadError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     print(f"report written: {result.summary}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,6 +98,7 @@ class WandbLog:
                               config=dict(cfg), **run_names(cfg, self.run_dir))
         self.run.define_metric("env_step")
         self.run.define_metric("*", step_metric="env_step")
+        self.broken = False  # set after the first failure: nothing more is sent (one warning line)
         self._save_state()
 
     def _save_state(self) -> None:
@@ -105,35 +107,62 @@ class WandbLog:
         os.replace(tmp, self._state_path)
 
     def __call__(self, log: str, row: Mapping[str, Any]) -> None:
-        if log not in STEP_COLUMN:
+        if log not in STEP_COLUMN or self.broken:
             return  # episodes.csv: per episode, summarized in the metrics rows
         data = row_data(log, row)
         step = data.get("env_step")
         if not data or step is None or step <= self._before.get(log, -1):
             return
-        self.run.log(data)
+        try:
+            self.run.log(data)
+        except Exception as err:  # the mirror stops; training and its CSV logs do not
+            self._stop(err, "stopped sending")
+            return
         if step > self._state["sent"].get(log, -1):
             self._state["sent"][log] = step
             self._save_state()
 
     def finish(self) -> None:
-        self.run.finish()
+        try:
+            self.run.finish()
+        except Exception as err:
+            self._stop(err, "did not finish")
+
+    def _stop(self, err: Exception, what: str) -> None:
+        if self.broken:
+            return  # one warning per run
+        self.broken = True
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"warning: W&B {what} ({type(err).__name__}: {first}); training goes on, the logs are in "
+              f"{self.run_dir}", file=sys.stderr, flush=True)
+
+
+class WandbUploadError(RuntimeError):
+    """The report is written but W&B refused it (one line: the cause's first line)."""
 
 
 def log_report(out_dir: Path, group: str, project: str = "plasticity-rl", mode: str | None = None) -> str:
-    """Upload a report's PNG plots and tables as one W&B run (``job_type=report``) in ``group``; returns its id."""
+    """Upload a report's PNG plots and tables as one W&B run (``job_type=report``) in ``group``; returns its id.
+
+    :raises WandbUploadError: W&B did not start or refused a file (no API key, no network …), one line.
+    """
     if wandb_missing():
         raise ImportError(f"--wandb needs the wandb package: {EXTRA_HINT}")
     import wandb
-    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group}", dir=str(out_dir),
-                     mode=mode or None)
-    for png in sorted(Path(out_dir).glob("*.png")):
-        run.log({f"report/{png.stem}": wandb.Image(str(png))})
-    for table in ("visits", "aggregate"):
-        path = Path(out_dir) / f"{table}.csv"
-        if path.exists():
-            import pandas as pd
-            run.log({f"report/{table}": wandb.Table(dataframe=pd.read_csv(path))})
-    run_id = run.id
-    run.finish()
+    try:
+        run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group}", dir=str(out_dir),
+                         mode=mode or None)
+        for png in sorted(Path(out_dir).glob("*.png")):
+            run.log({f"report/{png.stem}": wandb.Image(str(png))})
+        for table in ("visits", "aggregate"):
+            path = Path(out_dir) / f"{table}.csv"
+            if path.exists():
+                import pandas as pd
+                run.log({f"report/{table}": wandb.Table(dataframe=pd.read_csv(path))})
+        run_id = run.id
+        run.finish()
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise WandbUploadError(f"the report is written to {out_dir}, but the W&B upload failed "
+                               f"({type(err).__name__}: {first})") from err
     return run_id
