@@ -69,6 +69,13 @@ def test_api_train_makes_the_same_run_directory_as_the_command(tmp_path):
         run.read("nope")
 
 
+def test_a_search_trial_or_command_line_coefficient_reaches_the_run_under_a_preset(tmp_path):
+    from agents import train
+    run = train(["experiment=adamo_paper_small", "method=adamo_groupsort", "method.coef=0.0123", *FAST,
+                 f"hydra.run.dir={tmp_path / 'run'}"])
+    assert run.status == "completed" and run.config["method"]["coef"] == 0.0123  # not the preset arm's 0.05
+
+
 def test_api_refuses_bad_overrides_with_the_command_line_message(tmp_path):
     from agents import train
     for bad in (["method=adamx"], ["agent.learning_rate=-1"], ["nokey=1"], ["wandb.mode=sometimes"]):
@@ -352,6 +359,20 @@ def test_optuna_bad_ranges_are_one_line_exit_2(tmp_path, args, message):
     done = cli("-m", "hydra/sweeper=optuna_coef", "method=adamo", *args, f"hydra.sweep.dir={tmp_path / 's'}")
     assert done.returncode == 2 and done.stderr.strip() == f"error: {message}"
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["method=adamo", "seed=0,1"], "seed='0,1': the Optuna search would treat this list as one more parameter"),
+    (["method=adamo,cbp"], "method='adamo,cbp': the Optuna search would treat this list as one more parameter"),
+    (["experiment=adamo_paper_small", "method=adamo_groupsort"],
+     "hydra.sweeper.params.seed='0,1,2': the Optuna search would treat this list as one more parameter"),
+])
+def test_optuna_refuses_seed_and_method_lists(args, message):
+    with pytest.raises(ConfigError) as err:
+        check_cli(["-m", "hydra/sweeper=optuna_coef", *args], CONF)
+    assert str(err.value).startswith(message)
+    check_cli(["-m", "hydra/sweeper=optuna_coef", "experiment=adamo_paper_small", "method=adamo_groupsort", "seed=1"],
+              CONF)  # one of each: the preset's lists give way to the command line
 
 
 def test_optuna_needs_a_space_and_ranges_need_optuna():

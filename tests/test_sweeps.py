@@ -93,6 +93,23 @@ def test_presets_put_their_arm_settings_on_the_right_method(tmp_path):
     assert cbp["method"]["units"]["decay_rate"] == 0.99  # merged into, not replacing, the unit settings
 
 
+def test_a_method_value_on_the_command_line_wins_over_the_presets_arm():
+    from agents.config.cli import compose_checked
+    from agents.config.validation import command_line_over_arms, with_arm
+    conf = ROOT / "conf"
+
+    def composed(*overrides: str) -> dict:
+        return with_arm(command_line_over_arms(compose_checked(conf, "config", list(overrides)), overrides))
+    assert composed("experiment=adamo_paper", "method=adamo_groupsort")["method"]["coef"] == 0.05
+    assert composed("experiment=adamo_paper", "method=adamo_groupsort", "method.coef=0.01")["method"]["coef"] == 0.01
+    cbp = composed("experiment=dohare_ppo", "method=cbp", "method.units.decay_rate=0.5")["method"]["units"]
+    assert cbp["decay_rate"] == 0.5 and cbp["maturity_threshold"] == 10000  # the arm's other keys still apply
+    arms = {"cbp": {"units": {"decay_rate": 0.99, "maturity_threshold": 10}}, "adamo": {"coef": 0.05}}
+    assert command_line_over_arms({"arms": arms}, ["method.units.decay_rate=0.5", "+method.coef=1", "seed=2"]) == {
+        "arms": {"cbp": {"units": {"maturity_threshold": 10}}, "adamo": {}}}
+    assert arms["cbp"]["units"]["decay_rate"] == 0.99  # the input is not changed
+
+
 def _dqn(double_q: bool):
     import stable_baselines3 as sb3
 

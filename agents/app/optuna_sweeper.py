@@ -62,6 +62,9 @@ class CoefficientSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         parsed = OverridesParser.create().parse_overrides(arguments)
+        given = {o.get_key_element().lstrip("+~") for o in parsed}
+        if self.impl.params:  # a preset's sweeps: the command line's value of a key wins, as with Hydra's grid
+            self.impl.params = OmegaConf.create({k: v for k, v in self.impl.params.items() if k not in given})
         ranges = [o for o in parsed if o.is_interval_sweep()]
         ranges += [k for k, v in (self.impl.params or {}).items() if "interval(" in str(v)]
         if not ranges:

@@ -49,9 +49,14 @@ def _default_make_env() -> EnvFactory:
 
 def run_config(cfg: DictConfig, make_env: EnvFactory | None = None) -> tuple[Path, float]:
     """Train one composed config; its run directory and :func:`~agents.app.objective.plasticity_score`."""
+    from hydra.core.hydra_config import HydraConfig
+
     from agents.app.objective import plasticity_score
+    from agents.config.validation import command_line_over_arms
     from agents.run.runner import run
-    run_dir = run(OmegaConf.to_container(cfg, resolve=True), make_env=make_env or _default_make_env())
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    plain = command_line_over_arms(OmegaConf.to_container(cfg, resolve=True), overrides)
+    run_dir = run(plain, make_env=make_env or _default_make_env())
     return run_dir, plasticity_score(run_dir)
 
 

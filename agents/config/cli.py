@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from agents.config.validation import ConfigError, load_stored_config, validate
+from agents.config.validation import ConfigError, command_line_over_arms, load_stored_config, validate
 
 GROUPS = ("agent", "env", "method", "experiment", "logger")
 OPTUNA_SWEEPERS = ("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # hydra/sweeper=optuna
@@ -92,6 +92,20 @@ def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
             key, _, value = ranges[0].input_line.partition("=")
             raise ConfigError(key, value, "a search range needs the Optuna sweeper: add hydra/sweeper=optuna_coef")
         return
+    given = {o.get_key_element().lstrip("+~"): o for o in parsed}
+    preset = sweeper.get("params") or {}
+    for key in ("seed", "method"):
+        if key in given:
+            swept = given[key].is_sweep_override() and not given[key].is_interval_sweep()
+            name, value = key, given[key].input_line.partition("=")[2]
+        else:
+            value = preset.get(key)
+            swept = value is not None and any(c in str(value) for c in ",(")
+            name = f"hydra.sweeper.params.{key}"  # a preset's arms and seeds
+        if swept:
+            raise ConfigError(name, value, "the Optuna search would treat this list as one more parameter to tune; "
+                              f"search one {key} at a time (give {key}=<one>, one hydra.sweep.dir each), or sweep "
+                              f"{key}s without hydra/sweeper=optuna_coef")
     for key in ("n_trials", "n_jobs"):
         value = sweeper.get(key)
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
@@ -194,7 +208,7 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
         _check_search(conf, config_name, args)
     combos = combinations(args, sweeps)
     for combo in combos:
-        cfg = compose_checked(conf, config_name, combo)
+        cfg = command_line_over_arms(compose_checked(conf, config_name, combo), combo)
         validate(cfg, method_options=_options(conf, "method"))
         if cfg.get("resume"):
             load_stored_config(Path(cfg["resume"]))

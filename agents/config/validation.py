@@ -12,9 +12,10 @@ equal to the constructors' signatures.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,27 @@ def with_arm(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if arm:
         cfg["method"] = _merge(dict(cfg["method"]), arm)
     return cfg
+
+
+def command_line_over_arms(cfg: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """``cfg`` with the ``method.*`` keys that ``overrides`` set removed from every arm, so that a value given on
+    the command line (or by a sweeper's trial) wins over a preset's per-arm setting, as it does everywhere else."""
+    paths = [o.partition("=")[0].lstrip("+~").removeprefix("method.").split(".") for o in overrides
+             if o.lstrip("+~").startswith("method.")]
+    arms = cfg.get("arms") or {}
+    if not paths or not arms:
+        return dict(cfg)
+    kept = {}
+    for name, arm in arms.items():
+        arm = copy.deepcopy(dict(arm or {}))
+        for path in paths:
+            node = arm
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(path[-1], None)
+        kept[name] = arm
+    return {**cfg, "arms": kept}
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
