@@ -66,6 +66,11 @@ TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torc
             "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms", "wandb")
 
 
+def first_line(err: BaseException) -> str:
+    """An exception's message cut to its first line (its type's name when it has none): for one-line errors."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def with_arm(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``cfg`` with ``arms[<method name>]`` merged into ``method`` (per-arm settings of a protocol preset)."""
     cfg = dict(cfg)
@@ -524,8 +529,7 @@ def load_stored_config(run_dir: Path) -> dict[str, Any]:
     try:
         stored = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ConfigError("resume", str(run_dir), f"its config.yaml cannot be read ({first})") from None
+        raise ConfigError("resume", str(run_dir), f"its config.yaml cannot be read ({first_line(err)})") from None
     if not isinstance(stored, dict):
         raise ConfigError("resume", str(run_dir), "its config.yaml does not hold a config (a mapping)")
     try:

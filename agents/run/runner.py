@@ -42,7 +42,7 @@ from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
 from agents.callbacks.run_logger import RunLogger
-from agents.config.validation import ConfigError, load_stored_config, validate, with_arm
+from agents.config.validation import ConfigError, first_line, load_stored_config, validate, with_arm
 from agents.methods import Method, build_method
 from agents.run.checkpoint import CHECKPOINT_DIR, LOG_FILES, Checkpointer, intact_checkpoint, restore
 from agents.run.console import Console
@@ -287,8 +287,7 @@ def open_mirror(cfg: Mapping[str, Any], run_dir: Path) -> WandbLog | None:
     try:
         mirror = WandbLog(cfg, run_dir)
     except Exception as err:  # W&B down or misconfigured: the run goes on, its logs are the CSV files
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"warning: W&B did not start ({type(err).__name__}: {first}); training goes on without it, "
+        print(f"warning: W&B did not start ({type(err).__name__}: {first_line(err)}); training goes on without it, "
               f"the logs are in {run_dir}", file=sys.stderr, flush=True)
         return None
     add_sink(run_dir, mirror)

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agents.config.validation import first_line
+
 STATE_FILE = "wandb.json"
 MODES = ("online", "offline", "disabled")
 EXTRA_HINT = "pip install 'plasticity-rl[wandb]'"
@@ -108,7 +110,7 @@ class WandbLog:
 
     def __call__(self, log: str, row: Mapping[str, Any]) -> None:
         if log not in STEP_COLUMN or self.broken:
-            return  # episodes.csv: per episode, summarized in the metrics rows
+            return  # episodes.csv is summarized in the metrics rows; a broken mirror sends nothing more
         data = row_data(log, row)
         step = data.get("env_step")
         if not data or step is None or step <= self._before.get(log, -1):
@@ -132,8 +134,7 @@ class WandbLog:
         if self.broken:
             return  # one warning per run
         self.broken = True
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"warning: W&B {what} ({type(err).__name__}: {first}); training goes on, the logs are in "
+        print(f"warning: W&B {what} ({type(err).__name__}: {first_line(err)}); training goes on, the logs are in "
               f"{self.run_dir}", file=sys.stderr, flush=True)
 
 
@@ -162,7 +163,6 @@ def log_report(out_dir: Path, group: str, project: str = "plasticity-rl", mode: 
         run_id = run.id
         run.finish()
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise WandbUploadError(f"the report is written to {out_dir}, but the W&B upload failed "
-                               f"({type(err).__name__}: {first})") from err
+                               f"({type(err).__name__}: {first_line(err)})") from err
     return run_id
