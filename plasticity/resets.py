@@ -1,9 +1,10 @@
 """Task-switch interventions, all in place: parameters stay the same tensors in the optimizer.
 
 * :func:`reset_optimizer_state` — forget Adam's moments and step counts (the AdamO paper resets Adam at every
-  task boundary, for every arm: Rosseau et al. 2026). Regularizer state (initial weights, …) is kept.
+  task boundary, for every arm: Rosseau et al. 2026). Regularizer state is kept: L2-Init's anchor stays the
+  very first initialization, as in the authors' code (their ``init_params`` are frozen for the whole run).
 * :func:`reset_parameters` — copy a fresh initialization into parameters (a head, or the whole network) and
-  forget their optimizer state.
+  forget their optimizer state; L2-Init re-anchors them to the new initialization (as for a CBP replacement).
 * :func:`shrink_perturb` — Ash & Adams (2020): ``θ ← shrink·θ + perturb·θ_fresh``, with ``θ_fresh`` a new draw
   from the initialization distribution (their exact constants were not found — ours are
   documented defaults).
@@ -33,8 +34,12 @@ def fresh_like(module: nn.Module) -> nn.Module:
     return fresh
 
 
-def forget_optimizer_state(optimizer: torch.optim.Optimizer, params: Iterable[Tensor]) -> None:
-    """Drop the moment/step state of ``params`` (it restarts from zero at their next step)."""
+def forget_optimizer_state(optimizer: torch.optim.Optimizer, params: Iterable[Tensor], reanchor: bool = True) -> None:
+    """Drop the moment/step state of ``params`` (it restarts from zero at their next step).
+
+    :param reanchor: the parameters were rewritten (a reset, shrink & perturb): regularizers re-anchor them to
+        their current values (L2-Init's ``θ₀``). ``False`` keeps every regularizer state (a moments-only reset).
+    """
     tracker = optimizer.__dict__.get("_plasticity_entry_steps")  # torch Adam's per-entry steps restart too
     for p in params:
         if tracker is not None:
@@ -43,14 +48,14 @@ def forget_optimizer_state(optimizer: torch.optim.Optimizer, params: Iterable[Te
         if state:
             for key in ADAM_KEYS:
                 state.pop(key, None)
-            if hasattr(optimizer, "regularizer_state"):
+            if reanchor and hasattr(optimizer, "regularizer_state"):
                 for reg in optimizer.regularizers:
                     reg.reset_entries(p, optimizer.regularizer_state(p), (slice(None),))
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Forget the moments and step counts of every parameter of ``optimizer``."""
-    forget_optimizer_state(optimizer, [p for g in optimizer.param_groups for p in g["params"]])
+    """Forget the moments and step counts of every parameter of ``optimizer``; regularizer state is kept."""
+    forget_optimizer_state(optimizer, [p for g in optimizer.param_groups for p in g["params"]], reanchor=False)
 
 
 @torch.no_grad()

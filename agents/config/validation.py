@@ -47,7 +47,7 @@ _ADAM = ("lr", "betas", "eps", "weight_decay", "amsgrad", "noise_std", "seed", "
 _ISO = ("coef", "target_scale", "normalize_by_dim")
 OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
     "adam": _ADAM, "adamw": _ADAM, "adamo": (*_ISO, *_ADAM), "iso_adam": (*_ISO, *_ADAM), "l2": ("coef", *_ADAM),
-    "l2_init": ("coef", *_ADAM), "spectral": ("coef", "exponent", "power_iterations", *_ADAM),
+    "l2_init": ("coef", "weights_only", *_ADAM), "spectral": ("coef", "exponent", "power_iterations", *_ADAM),
     "wasserstein": ("coef", *_ADAM), "snp": _ADAM, "adam_equal_betas": _ADAM,
 }
 UNIT_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -424,6 +424,7 @@ def _method(method: Mapping[str, Any], agent: Mapping[str, Any]) -> None:
     number(method.get("exponent", 2.0), "method.exponent (k)", 1.0)
     integer(method.get("power_iterations", 1), "method.power_iterations", 1)
     boolean(method.get("regularize_heads", False), "method.regularize_heads")
+    boolean(method.get("weights_only", False), "method.weights_only")
     _units(method.get("units"), agent)
     switch = dict(method.get("on_switch") or {})
     keys(switch, "method.on_switch", SWITCH_OPTIONS)

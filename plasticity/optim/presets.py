@@ -62,10 +62,13 @@ class L2Adam(RegularizedAdam):
 
 
 class L2InitAdam(RegularizedAdam):
-    """Adam + coupled ``λ||θ − θ₀||²`` toward the parameters at construction."""
+    """Adam + coupled ``λ||θ − θ₀||²`` toward the parameters at construction (kept through Adam resets).
 
-    def __init__(self, params, lr: float = 1e-3, *, coef: float = 1e-3, **adam: Any):
-        super().__init__(params, lr, regularizers=[L2Init(coef, coupled=True)], **adam)
+    :param weights_only: pull weight matrices only (the AdamO authors); ``False``: every parameter (Kumar et al.).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, *, coef: float = 1e-3, weights_only: bool = False, **adam: Any):
+        super().__init__(params, lr, regularizers=[L2Init(coef, coupled=True, weights_only=weights_only)], **adam)
 
 
 class SpectralAdam(RegularizedAdam):
