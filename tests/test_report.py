@@ -82,16 +82,18 @@ def test_visit_table_numbers_match_hand_computation(report):
     assert float(rows[("reset_all", 1, 1)]["plasticity_ratio"]) == 1.0
 
 
-def test_aggregate_is_the_rliable_iqm_of_runs_by_tasks(report):
-    _, out, _ = report
-    agg = {r["method"]: r for r in read_csv(out / "aggregate.csv")}
+def test_aggregate_is_the_rliable_iqm_of_runs_by_tasks_over_the_visits_after_a_switch(report):
+    _, out, summary = report
+    agg = {r["method"]: r for r in read_csv(out / "aggregate.csv") if r["cycle"] == "all"}
     visits = read_csv(out / "visits.csv")
-    matrix = np.array([[float(r["plasticity_ratio"]) for r in visits if r["method"] == "adam" and int(r["seed"]) == s]
-                       for s in (0, 1)])
-    flat = np.sort(matrix.ravel())
-    assert float(agg["adam"]["iqm"]) == pytest.approx(flat[1:3].mean())  # IQM of 4 values: the middle two
+    # visit 0 has no switch before it (every method is a fresh network there): only visit 1 counts
+    matrix = np.array([[float(r["plasticity_ratio"]) for r in visits if r["method"] == "adam" and int(r["seed"]) == s
+                        and int(r["visit"]) > 0] for s in (0, 1)])
+    assert matrix.shape == (2, 1)
+    assert float(agg["adam"]["iqm"]) == pytest.approx(matrix.mean())  # IQM of 2 values: their mean
     assert float(agg["adam"]["ci_low"]) <= float(agg["adam"]["iqm"]) <= float(agg["adam"]["ci_high"])
-    assert agg["adam"]["score"] == "plasticity ratio"
+    assert agg["adam"]["score"] == "plasticity ratio" and agg["adam"]["visits"] == "visit 1"
+    assert "| method | runs | IQM plasticity ratio, visit 1 | 95 % CI |" in summary.read_text()
 
 
 def test_summary_names_the_best_method_and_plots_exist(report):

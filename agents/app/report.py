@@ -1,10 +1,13 @@
 """The cross-run report from the command line and from Python.
 
     plasticity-rl report multirun/2026-11-21_10-00-00 --out reports/demo [--wandb]
+    plasticity-rl report multirun/adamo_2m --export docs/results/adamo_2m/runs --out docs/results/adamo_2m
     from agents import report; r = report(["multirun/2026-…"], out="reports/demo"); r.aggregate
 
-Writes summary.md, visits.csv, aggregate.csv and PNG plots into ``out`` (agents/report/__init__.py); ``wandb``
-also uploads the plots and tables as a W&B run (``job_type=report``) in the sweep's W&B group.
+Writes summary.md, visits.csv, aggregate.csv, improvement.csv and PNG plots into ``out``
+(agents/report/__init__.py); ``export`` first copies each finished run's compact logs (agents/report/compact.py:
+small enough to commit) into a folder and reports on that folder; ``wandb`` also uploads the plots and tables as a
+W&B run (``job_type=report``) in the sweep's W&B group.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ class ReportResult:
 
 def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/latest", *,
            reference: str | None = None, bootstrap: int = 2000, wandb: bool = False,
-           wandb_project: str = "plasticity-rl", wandb_group: str | None = None) -> ReportResult:
+           wandb_project: str = "plasticity-rl", wandb_group: str | None = None,
+           export: str | Path | None = None) -> ReportResult:
     """Build the report of run or sweep directories (as ``plasticity-rl report``) and return its tables.
 
     :param reference: the fresh-agent reference method; ``None``: ``reset_all`` where such runs exist.
+    :param export: a folder: copy the compact logs of every *completed* run there first (runs already there are
+        skipped; unfinished ones are never copied), then report on everything in that folder.
     :raises ValueError: a directory that does not exist or holds no run, a reference method no run has, a
         bootstrap count < 1 (one line).
     :raises agents.run.wandb_log.WandbUploadError: ``wandb=True`` and W&B refused the upload (the report is
@@ -44,6 +50,15 @@ def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/l
 
     from agents.report import build_report
     paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    if export is not None:
+        from agents.report.compact import compact_runs
+        from agents.report.runs import find_runs
+        for path in paths:
+            find_runs([path])  # a missing directory is refused before anything is copied
+        for path in paths:
+            for run in compact_runs(path, export):
+                print(f"exported {run}")
+        paths = [Path(export)]
     if wandb:
         from agents.run.wandb_log import EXTRA_HINT, wandb_missing
         if wandb_missing():
@@ -67,6 +82,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--reference", default=None,
                         help="method of the fresh-agent reference runs (default: reset_all where present)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap repetitions for the CIs")
+    parser.add_argument("--export", default=None, metavar="DIR",
+                        help="copy each finished run's compact logs (committable) into DIR, then report on DIR")
     parser.add_argument("--wandb", action="store_true", help="also upload the plots and tables to W&B")
     parser.add_argument("--wandb-project", default="plasticity-rl")
     parser.add_argument("--wandb-group", default=None, help="default: the first directory's name")
@@ -74,7 +91,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     from agents.run.wandb_log import WandbUploadError
     try:
         result = report(args.runs, args.out, reference=args.reference, bootstrap=args.bootstrap, wandb=args.wandb,
-                        wandb_project=args.wandb_project, wandb_group=args.wandb_group)
+                        wandb_project=args.wandb_project, wandb_group=args.wandb_group, export=args.export)
     except (ValueError, ImportError, WandbUploadError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

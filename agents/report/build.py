@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.report.aggregate import iqm_with_ci, score_matrices
+from agents.report.aggregate import Scores, covered, iqm_with_ci, probability_of_improvement, score_matrices
 from agents.report.markdown import table
 from agents.report.plots import comparison, learning_curves, metric_trajectories
 from agents.report.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
+from agents.report.tables import metrics_by_cycle, per_game
+
+AGGREGATE_COLUMNS = ("curriculum", "method", "cycle", "runs", "score", "visits", "iqm", "ci_low", "ci_high")
+IMPROVEMENT_COLUMNS = ("curriculum", "method", "over", "probability", "ci_low", "ci_high")
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, object]]) -> None:
@@ -63,23 +67,38 @@ def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | 
         lines += [f"Not finished ({len(unfinished)} of {len(runs)} runs; their visits so far are included, the last "
                   "one partial): " + ", ".join(f"`{r.method}` seed {r.seed} ({r.status or 'no status'}, "
                                               f"{len(r.visits)} visits)" for r in unfinished) + ".", ""]
-    aggregate_rows = []
+    aggregate_rows: list[dict[str, object]] = []
+    improvement_rows: list[dict[str, object]] = []
     for curriculum in sorted({r.curriculum for r in runs}):
         mine = [r for r in runs if r.curriculum == curriculum]
         cur_rows = [r for r in rows if r["curriculum"] == curriculum]
-        score_name, matrices = score_matrices(rows, curriculum)
-        iqm = iqm_with_ci(matrices, reps=bootstrap_reps) if matrices else {}
-        for method, (est, lo, hi) in iqm.items():
-            aggregate_rows.append({"curriculum": curriculum, "method": method, "runs": len(matrices[method]),
-                                   "score": score_name, "iqm": est, "ci_low": lo, "ci_high": hi})
+        scores = score_matrices(rows, curriculum)
+        iqm = iqm_with_ci(scores.matrices, reps=bootstrap_reps) if scores.matrices else {}
+        cycles = sorted({int(r["cycle"]) for r in cur_rows})
+        by_cycle: dict[int, tuple[Scores, dict[str, tuple[float, float, float]]]] = {}
+        if len(cycles) > 1:
+            for c in cycles:
+                sc = score_matrices(rows, curriculum, cycle=c)
+                by_cycle[c] = (sc, iqm_with_ci(sc.matrices, reps=bootstrap_reps) if sc.matrices else {})
+        arms = [m for m in sorted(scores.matrices) if not (scores.name == "plasticity ratio" and m == reference)]
+        improvement = probability_of_improvement(scores.matrices, [(x, y) for x in arms for y in arms if x != y],
+                                                 reps=bootstrap_reps)
+        for cycle, (sc, est) in [("all", (scores, iqm)), *by_cycle.items()]:
+            for method, (value, lo, hi) in est.items():
+                aggregate_rows.append({"curriculum": curriculum, "method": method, "cycle": cycle,
+                                       "runs": len(sc.matrices[method]), "score": sc.name,
+                                       "visits": covered(sc.visits), "iqm": value, "ci_low": lo, "ci_high": hi})
+        improvement_rows += [{"curriculum": curriculum, "method": x, "over": y, "probability": p, "ci_low": lo,
+                              "ci_high": hi} for (x, y), (p, lo, hi) in improvement.items()]
         slug = _slug(curriculum)
         learning_curves(mine, out / f"returns_{slug}.png")
         has_metrics = metric_trajectories(mine, out / f"metrics_{slug}.png")
         if iqm:
-            comparison(cur_rows, iqm, score_name, out / f"comparison_{slug}.png")
-        lines += _curriculum_section(curriculum, mine, cur_rows, iqm, score_name, reference, slug, has_metrics)
-    _write_csv(out / "aggregate.csv", ("curriculum", "method", "runs", "score", "iqm", "ci_low", "ci_high"),
-               aggregate_rows)
+            comparison(cur_rows, iqm, scores.name, out / f"comparison_{slug}.png")
+        lines += _curriculum_section(curriculum, mine, cur_rows, scores, iqm, reference, slug, has_metrics)
+        lines += _cycles_and_games(mine, cur_rows, scores, by_cycle, improvement, arms)
+    _write_csv(out / "aggregate.csv", AGGREGATE_COLUMNS, aggregate_rows)
+    _write_csv(out / "improvement.csv", IMPROVEMENT_COLUMNS, improvement_rows)
     summary = out / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
     return summary
@@ -101,9 +120,10 @@ def best_method(iqm: dict[str, tuple[float, float, float]], score_name: str, ref
     return max(candidates, key=lambda m: candidates[m][0]) if candidates else None
 
 
-def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[str, object]],
-                        iqm: dict[str, tuple[float, float, float]], score_name: str, reference: str, slug: str,
+def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[str, object]], scores: Scores,
+                        iqm: dict[str, tuple[float, float, float]], reference: str, slug: str,
                         has_metrics: bool) -> list[str]:
+    score_name = scores.name
     methods = sorted({r.method for r in runs})
     seeds = {m: sorted(r.seed for r in runs if r.method == m) for m in methods}
     lines = [f"## {curriculum}", "", "Methods (seeds): " + ", ".join(
@@ -120,10 +140,11 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
                       if r["method"] == m and int(r["cycle"]) == last_cycle and r["final_return"] is not None]
             aggregate.append((f"`{m}`{' **(best)**' if m == best else ''}", len(seeds[m]), f"{est:.3f}",
                               f"[{lo:.3f}, {hi:.3f}]", _fmt(float(np.mean(finals)) if finals else None)))
-        lines += table(["method", "runs", f"IQM {score_name}", "95 % CI", "mean final return, last cycle"],
-                       aggregate)
-        lines += ["", f"**Best method on {curriculum}: `{best}`** (highest IQM {score_name}"
-                  f"{', the reference excluded' if score_name == 'plasticity ratio' else ''}).", ""]
+        lines += table(["method", "runs", f"IQM {score_name}, {covered(scores.visits)}", "95 % CI",
+                        "mean final return, last cycle"], aggregate)
+        lines += ["", f"**Best method on {curriculum}: `{best}`** (highest IQM {score_name} over the task visits with "
+                  f"a switch before them, {covered(scores.visits)}"
+                  f"{'; the reference excluded' if score_name == 'plasticity ratio' else ''}).", ""]
     lines += [f"![training return](returns_{slug}.png)", ""]
     if iqm:
         lines += [f"![comparison](comparison_{slug}.png)", ""]
@@ -145,3 +166,33 @@ def _curriculum_section(curriculum: str, runs: list[RunData], rows: list[dict[st
     lines += ["### Task visits (means over the seeds that met that task at that visit)", "",
               *table(header, table_rows)]
     return [*lines, ""]
+
+
+def _cycles_and_games(runs: list[RunData], rows: list[dict[str, object]], scores: Scores,
+                      by_cycle: dict[int, tuple[Scores, dict[str, tuple[float, float, float]]]],
+                      improvement: dict[tuple[str, str], tuple[float, float, float]], arms: list[str]) -> list[str]:
+    """Per cycle IQM, probability of improvement, per-game table, metrics at the end of each cycle."""
+    methods = sorted({r.method for r in runs})
+    lines: list[str] = []
+    if by_cycle:
+        header = ["method", *[f"cycle {c} ({covered(sc.visits)})" for c, (sc, _) in by_cycle.items()]]
+        body = [[f"`{m}`", *[f"{est[m][0]:.3f} [{est[m][1]:.3f}, {est[m][2]:.3f}]" if m in est else "–"
+                             for _, est in by_cycle.values()]] for m in methods]
+        lines += [f"### IQM {scores.name} per cycle (95 % stratified-bootstrap CI over runs)", "",
+                  *table(header, body), ""]
+    if improvement:
+        body = [[f"`{x}`", *[("–" if x == y else "{:.2f} [{:.2f}, {:.2f}]".format(*improvement[(x, y)]))
+                             for y in arms]] for x in arms]
+        lines += [f"### Probability of improvement: P(row > column) on the {scores.name} ({covered(scores.visits)}; "
+                  "rliable, 95 % CI)", "", *table(["", *[f"`{y}`" for y in arms]], body), ""]
+    key = "plasticity_ratio" if scores.name == "plasticity ratio" else "auc"
+    header, body = per_game(rows, methods, key)
+    if header:
+        what = "plasticity ratio" if key == "plasticity_ratio" else "AUC of the training return"
+        lines += [f"### Per game: mean {what} over seeds, cycle by cycle (visits with a switch before them)", "",
+                  *table(["method", *header], body), ""]
+    header, body = metrics_by_cycle(runs, methods)
+    if body:
+        lines += ["### Plasticity metrics at the end of each cycle (mean ± std over seeds)", "",
+                  *table(["method", "metric", *header], body), ""]
+    return lines

@@ -15,8 +15,8 @@ import numpy as np
 
 from agents.report.runs import RunData
 
-METRICS = ("dormant_tau0.1", "fau", "feature_erank", "isometry_gap", "gram_deviation", "weight_magnitude",
-           "grad_l0", "trainability_ratio", "entk_condition")
+METRICS = ("dormant_tau0", "dormant_tau0.1", "fau", "feature_erank", "isometry_gap", "gram_deviation",
+           "weight_magnitude", "grad_l0", "trainability_ratio", "entk_condition")
 LOG_SCALE = {"entk_condition", "gram_deviation"}
 
 
@@ -43,11 +43,13 @@ def _visit_edges(run: RunData, bins: int) -> list[np.ndarray]:
             for v in run.visits]
 
 
-def _episodes(run: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each episode's end step, return and visit (``task_visit`` of episodes.csv)."""
+def _episodes(run: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each episode's end step, return, visit (``task_visit`` of episodes.csv) and weight (the episodes a row of a
+    compact run's downsampled curve stands for; 1 for a full run)."""
     return (np.array([int(e["step"]) for e in run.episodes], dtype=np.int64),
             np.array([float(e["return"]) for e in run.episodes]),
-            np.array([int(e["task_visit"]) for e in run.episodes], dtype=np.int64))
+            np.array([int(e["task_visit"]) for e in run.episodes], dtype=np.int64),
+            np.array([float(e.get("count", 1)) for e in run.episodes]))
 
 
 def _binned(run: RunData, visits: Sequence[int], edges: Sequence[np.ndarray]) -> np.ndarray:
@@ -56,14 +58,14 @@ def _binned(run: RunData, visits: Sequence[int], edges: Sequence[np.ndarray]) ->
 
     Episodes are assigned by their visit, not by their step: one ending on a switch, or in a run whose switch came a
     rollout earlier or later than the edges', counts in its own game (clamped into that visit's bins)."""
-    steps, returns, visit_of = _episodes(run)
+    steps, returns, visit_of, weight = _episodes(run)
     out = []
     for k, e in zip(visits, edges, strict=True):
         mine = visit_of == k
         n = len(e) - 1
         idx = np.clip(np.searchsorted(e, steps[mine], side="left") - 1, 0, n - 1)
-        sums = np.bincount(idx, weights=returns[mine], minlength=n)
-        counts = np.bincount(idx, minlength=n)
+        sums = np.bincount(idx, weights=returns[mine] * weight[mine], minlength=n)
+        counts = np.bincount(idx, weights=weight[mine], minlength=n)
         with np.errstate(invalid="ignore"):
             out.append(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
     return np.concatenate(out) if out else np.zeros(0)
@@ -186,7 +188,8 @@ def _per_task_curves(runs: list[RunData], path: Path, bins: int = 20) -> None:
 
 
 def metric_trajectories(runs: list[RunData], path: Path, metrics: Sequence[str] = METRICS) -> bool:
-    """One panel per metric: its value over env steps per method (mean over seeds). False if nothing logged."""
+    """One panel per metric: its value over env steps per method, mean over seeds with a ±1 std band (at the steps
+    every seed logs alike: snapshots come at rollout starts). False if nothing logged."""
     present = [m for m in metrics if any(r["metric"] == m for run in runs for r in run.plasticity)]
     if not present:
         return False
@@ -204,7 +207,12 @@ def metric_trajectories(runs: list[RunData], path: Path, metrics: Sequence[str] 
                         series.setdefault(int(row["step"]), []).append(float(row["value"]))
             if series:
                 steps = sorted(series)
-                ax.plot(steps, [np.mean(series[s]) for s in steps], marker=".", ms=3, color=colors[m], label=m)
+                mean = np.array([np.mean(series[s]) for s in steps])
+                std = np.array([np.std(series[s]) for s in steps])
+                seeds = len({r.seed for r in runs if r.method == m})
+                ax.plot(steps, mean, marker=".", ms=3, color=colors[m], label=_label(m, seeds))
+                if seeds > 1:
+                    ax.fill_between(steps, mean - std, mean + std, color=colors[m], alpha=0.2, lw=0)
         if metric in LOG_SCALE:
             ax.set_yscale("log")
         for v in runs[0].visits[1:]:
@@ -214,7 +222,8 @@ def metric_trajectories(runs: list[RunData], path: Path, metrics: Sequence[str] 
     for ax in list(axes.flat)[len(present):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"{runs[0].curriculum}: plasticity metrics (mean over seeds; dotted: task switches)", fontsize=10)
+    fig.suptitle(f"{runs[0].curriculum}: plasticity metrics (mean ± std over seeds; dotted: task switches)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,8 +1,8 @@
 """Loading run directories and the per-visit table with plasticity ratios.
 
-A run directory is any directory holding ``config.yaml`` and ``tasks.csv`` (what ``scripts/train.py`` writes);
-a Hydra multirun directory is searched recursively. Runs are grouped into **curricula** by
-``(agent, env)`` and compared by ``method`` over seeds.
+A run directory is any directory holding ``config.yaml`` and ``tasks.csv`` (what ``scripts/train.py`` writes, or
+its compact copy: :mod:`agents.report.compact`); a Hydra multirun directory is searched recursively. Runs are
+grouped into **curricula** by ``(agent, env)`` and compared by ``method`` over seeds.
 
 **Plasticity ratio** of visit ``k`` (Dohare et al. 2024; Abbas et al. 2023): ``AUC(return on visit k) / AUC(return
 of a fresh agent on visit k)``, the reference being runs of the same curriculum with ``method=reset_all`` (the
@@ -32,7 +32,7 @@ class RunData:
     method: str
     seed: int
     visits: list[VisitSummary]
-    episodes: list[dict[str, str]]
+    episodes: list[dict[str, str]]  # step, return, task_visit (and count: episodes a row stands for; default 1)
     plasticity: list[dict[str, str]] = field(default_factory=list)
     evals: list[dict[str, str]] = field(default_factory=list)
     status: str | None = None  # status.json: completed | running | failed | preempted | interrupted (None: none)
@@ -53,11 +53,17 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_run(path: Path) -> RunData:
+    """A full run directory, or a compact copy (its visits from ``visit_summary.csv``, its episodes the weighted
+    windows of ``returns.csv``)."""
+    from agents.report.compact import is_compact, read_returns, read_visit_summary
     cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
+    compact = is_compact(path)
     return RunData(path=path, agent=str(cfg["agent"]["name"]), env=str(cfg["env"]["name"]),
-                   method=str(cfg["method"]["name"]), seed=int(cfg["seed"]), visits=summarize(path),
-                   episodes=read_csv(path / "episodes.csv"), plasticity=read_csv(path / "plasticity.csv"),
-                   evals=read_csv(path / "eval.csv"), status=(read_status(path) or {}).get("status"))
+                   method=str(cfg["method"]["name"]), seed=int(cfg["seed"]),
+                   visits=read_visit_summary(path) if compact else summarize(path),
+                   episodes=read_returns(path) if compact else read_csv(path / "episodes.csv"),
+                   plasticity=read_csv(path / "plasticity.csv"), evals=read_csv(path / "eval.csv"),
+                   status=(read_status(path) or {}).get("status"))
 
 
 VISIT_COLUMNS = ("curriculum", "method", "seed", "visit", "task", "cycle", "steps", "episodes", "mean_return",
