@@ -210,3 +210,91 @@ def test_status_json_names_the_code_that_wrote_the_run(tmp_path):
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     code = read_status(tmp_path)["code"]
     assert code.removesuffix("+dirty") == head and len(head) == 40
+
+
+# -- 4. PPO-loss parity options (rejax's update_actor / update_critic / GAE), off by default ------------------------
+def _ppo(**options):
+    from agents.algorithms.factory import make_ppo
+    from agents.algorithms.vec_env import GymnasiumVecEnv
+    from agents.methods import build_method
+    from envs import make_curriculum
+    env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6, "max_episode_steps": 7,
+                                           "sticky_action_prob": 0.0}, 4, 0))
+    cfg = {"name": "ppo", "learning_rate": 0.0, "n_steps": 16, "batch_size": 64, "n_epochs": 1, "gamma": 0.99,
+           "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 1e-3,
+           "fused_optimizer": False, "network": {"type": "mlp", "hidden": [16, 16], "separate": True}, **options}
+    return make_ppo(cfg, env, build_method({"name": "adam", "optimizer": "adam"}), 64, seed=0, device="cpu")
+
+
+def _learn_once(model, perturb_critic: float = 0.0):
+    """One rollout and one update with lr 0 (parameters unchanged); the critic is moved between the two so that
+    V differs from V_old, as after earlier minibatches."""
+    train = model.train
+
+    def perturbed_train():
+        with torch.no_grad():
+            for p in model.policy.mlp_extractor.value_net.parameters():
+                p.add_(perturb_critic * torch.randn(p.shape, generator=torch.Generator().manual_seed(3)))
+        train()
+    model.train = perturbed_train
+    model.learn(64)
+    data = next(model.rollout_buffer.get(64))
+    values, _, _ = model.policy.evaluate_actions(data.observations, data.actions.long().flatten())
+    return data, values.flatten().detach()
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_value_clip_is_the_larger_of_the_unclipped_and_the_clipped_error(half):
+    model = _ppo(value_clip=0.2, value_loss_half=half)
+    data, values = _learn_once(model, perturb_critic=0.5)
+    clipped = data.old_values + (values - data.old_values).clamp(-0.2, 0.2)
+    assert float((values - data.old_values).abs().max()) > 0.2  # the clip is active somewhere
+    expected = torch.maximum((values - data.returns).square(), (clipped - data.returns).square()).mean()
+    expected = 0.5 * expected if half else expected
+    assert model.logger.name_to_value["train/value_loss"] == pytest.approx(float(expected), rel=1e-5)
+    default = _ppo()
+    data, values = _learn_once(default, perturb_critic=0.5)
+    assert default.logger.name_to_value["train/value_loss"] == pytest.approx(
+        float((values - data.returns).square().mean()), rel=1e-5)  # SB3: vf_coef·MSE, no clip
+
+
+def test_per_network_clipping_clips_the_actor_and_the_critic_each_to_max_grad_norm():
+    def norms(model):
+        actor, critic = model.clip_groups() if model.grad_clip_per_network else _split(model)
+        return [float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in g]))) for g in (actor, critic)]
+
+    def _split(model):
+        model.grad_clip_per_network = True
+        groups = model.clip_groups()
+        model.grad_clip_per_network = False
+        return groups
+
+    per = _ppo(grad_clip_per_network=True)
+    _learn_once(per)
+    assert norms(per) == pytest.approx([1e-3, 1e-3], rel=1e-4)  # each network at the bound
+    joint = _ppo()
+    _learn_once(joint)
+    a, c = norms(joint)
+    assert (a**2 + c**2) ** 0.5 == pytest.approx(1e-3, rel=1e-4) and min(a, c) < 0.9e-3  # SB3: the joint norm
+
+
+def test_truncation_as_terminal_leaves_capped_episodes_unbootstrapped():
+    default, terminal = _ppo(), _ppo(truncation_as_terminal=True)
+    default.learn(64)
+    terminal.learn(64)
+    rewards_default, rewards_terminal = default.rollout_buffer.rewards, terminal.rollout_buffer.rewards
+    assert (rewards_terminal == rewards_terminal.round()).all()  # MinAtar's integer rewards, nothing added
+    bootstrapped = rewards_default != rewards_default.round()
+    assert bootstrapped.any()  # an episode cut at its 7-step cap got r + γ·V(s_final)
+    assert (rewards_default[~bootstrapped] == rewards_terminal[~bootstrapped]).all()
+
+
+def test_the_parity_options_are_checked_up_front():
+    from agents.config.cli import compose_checked
+    from agents.config.validation import ConfigError, validate
+    base = compose_checked(CONF, "config", ["agent=ppo"])
+    for key, value, message in (("value_clip", -1, "agent.value_clip=-1"), ("value_loss_half", "yes", "true or false"),
+                                ("grad_clip_per_network", True, "needs separate actor and critic networks")):
+        bad = {**base, "agent": {**base["agent"], key: value}}
+        with pytest.raises(ConfigError, match=message):
+            validate(bad)

@@ -47,7 +47,8 @@ def _policy_kwargs(cfg: Mapping[str, Any], env: VecEnv, method: Method) -> dict[
 
 
 PPO_KEYS = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef",
-            "max_grad_norm", "normalize_advantage", "target_kl")
+            "max_grad_norm", "normalize_advantage", "target_kl", "value_clip", "value_loss_half",
+            "grad_clip_per_network", "truncation_as_terminal")
 DQN_KEYS = ("buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
             "target_update_interval", "exploration_initial_eps", "exploration_final_eps", "max_grad_norm",
             "double_q")

@@ -6,6 +6,17 @@ the host except what the callbacks ask for. Episodes cut by a time limit or a ta
 does (``r ← r + γ·V(s_final)``), batched (on CUDA over every env with a mask, so nothing synchronizes; on the CPU
 over the cut ones only). ``train`` is SB3's update line for line; its statistics are summed on the device and read
 once at the end (SB3 reads five numbers per minibatch), except that ``target_kl`` needs one read per minibatch.
+
+Four options, off by default, give the loss of PureJaxRL and of the AdamO authors' rejax
+(``src/rejax/algos/ppo.py``: ``update_actor``, ``update_critic``, ``collect_trajectories``):
+
+* ``value_clip=ε`` — ``L_V = mean(max((V − R)², (V_old + clip(V − V_old, −ε, ε) − R)²))`` (PPO2's clipped value
+  loss; rejax ε = clip_eps = 0.2). SB3's own ``clip_range_vf`` uses the clipped error only.
+* ``value_loss_half`` — the value term is ``vf_coef·½·L_V`` (rejax, PureJaxRL); SB3's is ``vf_coef·L_V``.
+* ``grad_clip_per_network`` — the actor's and the critic's gradients are each clipped to ``max_grad_norm`` (rejax
+  trains them as two TrainStates, each with ``optax.clip_by_global_norm``); SB3 clips their joint norm.
+* ``truncation_as_terminal`` — an episode cut by its step cap is a terminal (gymnax's ``done``: rejax's GAE stops
+  there, no bootstrap); SB3 bootstraps it with ``r + γ·V(s_final)``. Cuts at a task switch stay bootstrapped.
 """
 
 from __future__ import annotations
@@ -20,10 +31,49 @@ from torch import Tensor
 
 from agents.algorithms.base import PlasticAlgorithm
 from agents.algorithms.grad_clip import clip_grad_norm_
-from agents.algorithms.vec_env import StepInfo
+from agents.algorithms.vec_env import StepInfo, unwrap
+
+
+def _switched(env) -> bool:
+    """The step just taken switched tasks (its cuts are the switch's, not episode caps)."""
+    return bool(getattr(unwrap(env), "task_switched", False))
+
+
+CRITIC_PREFIXES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
+ACTOR_PREFIXES = ("action_net.", "mlp_extractor.policy_net.", "pi_features_extractor.", "log_std")
 
 
 class PPO(PlasticAlgorithm, sb3.PPO):
+    """SB3's PPO on the device, with the loss-parity options of the module docstring (all off: SB3's PPO)."""
+
+    def __init__(self, *args, value_clip: float | None = None, value_loss_half: bool = False,
+                 grad_clip_per_network: bool = False, truncation_as_terminal: bool = False, **kwargs):
+        if value_clip is not None and not value_clip > 0:
+            raise ValueError(f"value_clip={value_clip!r} must be > 0 or None")
+        self.value_clip = None if value_clip is None else float(value_clip)
+        self.value_loss_half = bool(value_loss_half)
+        self.grad_clip_per_network = bool(grad_clip_per_network)
+        self.truncation_as_terminal = bool(truncation_as_terminal)
+        super().__init__(*args, **kwargs)
+
+    def clip_groups(self) -> list[list[torch.nn.Parameter]]:
+        """The parameter groups whose gradient norms are clipped one by one: the actor's and the critic's with
+        ``grad_clip_per_network``, else all of them together (SB3)."""
+        parameters = [p for group in self.policy.optimizer.param_groups for p in group["params"]]
+        if not self.grad_clip_per_network:
+            return [parameters]
+        owners = {id(p): n for n, p in self.policy.named_parameters()}
+        actor, critic = [], []
+        for p in parameters:
+            name = owners.get(id(p), "")
+            if name.startswith(CRITIC_PREFIXES):
+                critic.append(p)
+            elif name.startswith(ACTOR_PREFIXES):
+                actor.append(p)
+            else:
+                raise ValueError(f"grad_clip_per_network needs separate actor and critic networks; {name!r} is "
+                                 "shared (agent.network.separate=true with an MLP)")
+        return [actor, critic]
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
         with torch.no_grad():
             return self.policy._predict(obs, deterministic=deterministic)
@@ -70,7 +120,7 @@ class PPO(PlasticAlgorithm, sb3.PPO):
             if not callback.on_step():
                 return False
             n_steps += 1
-            if infos.may_truncate:
+            if infos.may_truncate and not (self.truncation_as_terminal and not _switched(env)):
                 rewards = self._bootstrap(rewards, infos)
             rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)
             self._last_obs, self._last_episode_starts = new_obs, dones
@@ -86,7 +136,7 @@ class PPO(PlasticAlgorithm, sb3.PPO):
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(self._current_progress_remaining)
-        parameters = [p for group in self.policy.optimizer.param_groups for p in group["params"]]
+        clip_groups = self.clip_groups()
         # sums over minibatches, on the device: entropy loss, policy loss, value loss, clip fraction
         sums, batches = torch.zeros(4, dtype=torch.float64, device=self.device), 0
         continue_training = True
@@ -106,12 +156,20 @@ class PPO(PlasticAlgorithm, sb3.PPO):
                 policy_loss_2 = advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
                 policy_loss = -torch.min(policy_loss_1, policy_loss_2).mean()
                 clip_fraction = torch.mean((torch.abs(ratio - 1) > clip_range).float())
-                if clip_range_vf is None:
-                    values_pred = values
+                if self.value_clip is not None:  # PPO2 / PureJaxRL / rejax: the larger of the two errors
+                    clipped = rollout_data.old_values + torch.clamp(values - rollout_data.old_values,
+                                                                    -self.value_clip, self.value_clip)
+                    value_loss = torch.maximum((values - rollout_data.returns).square(),
+                                               (clipped - rollout_data.returns).square()).mean()
                 else:
-                    values_pred = rollout_data.old_values + torch.clamp(values - rollout_data.old_values,
-                                                                        -clip_range_vf, clip_range_vf)
-                value_loss = F.mse_loss(rollout_data.returns, values_pred)
+                    if clip_range_vf is None:
+                        values_pred = values
+                    else:
+                        values_pred = rollout_data.old_values + torch.clamp(values - rollout_data.old_values,
+                                                                            -clip_range_vf, clip_range_vf)
+                    value_loss = F.mse_loss(rollout_data.returns, values_pred)
+                if self.value_loss_half:
+                    value_loss = 0.5 * value_loss
                 entropy_loss = -torch.mean(-log_prob) if entropy is None else -torch.mean(entropy)
                 loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
                 with torch.no_grad():
@@ -127,7 +185,8 @@ class PPO(PlasticAlgorithm, sb3.PPO):
                     break
                 self.policy.optimizer.zero_grad()
                 loss.backward()
-                clip_grad_norm_(parameters, self.max_grad_norm)
+                for group in clip_groups:
+                    clip_grad_norm_(group, self.max_grad_norm)
                 self.policy.optimizer.step()
             self._n_updates += 1
             if not continue_training:

@@ -226,7 +226,8 @@ def _wandb(options: Mapping[str, Any]) -> None:
 
 PPO_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "n_steps", "batch_size", "n_epochs", "gamma",
             "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm", "normalize_advantage", "target_kl",
-            "adam_eps", "fused_optimizer", "share_features_extractor", "network")
+            "adam_eps", "fused_optimizer", "share_features_extractor", "network", "value_clip", "value_loss_half",
+            "grad_clip_per_network", "truncation_as_terminal")
 DQN_KEYS = ("name", "n_envs", "learning_rate", "lr_schedule", "buffer_size", "learning_starts", "batch_size", "tau",
             "gamma", "train_freq", "gradient_steps", "replay_ratio", "target_update_interval",
             "exploration_initial_eps", "exploration_final_eps", "exploration_steps", "max_grad_norm",
@@ -258,6 +259,12 @@ def _agent(agent: Mapping[str, Any]) -> None:
         number(agent.get("target_kl"), "agent.target_kl", 0.0, low_open=True, optional=True)
         for k in ("normalize_advantage", "share_features_extractor"):
             boolean(agent.get(k, True), f"agent.{k}")
+        number(agent.get("value_clip"), "agent.value_clip", 0.0, low_open=True, optional=True)
+        for k in ("value_loss_half", "grad_clip_per_network", "truncation_as_terminal"):
+            boolean(agent.get(k, False), f"agent.{k}")
+        if agent.get("grad_clip_per_network") and not (agent.get("network") or {}).get("separate"):
+            raise ConfigError("agent.grad_clip_per_network", True, "needs separate actor and critic networks "
+                              "(agent.network.separate=true)")
     else:
         for k, low in (("buffer_size", 1), ("learning_starts", 0), ("train_freq", 1), ("gradient_steps", 1),
                        ("target_update_interval", 1), ("exploration_steps", 1)):
