@@ -3,10 +3,11 @@
 A method config (``conf/method/*.yaml``) holds
 
 * ``name`` — the method's name (for run directories and reports);
-* ``optimizer`` — a preset of :mod:`plasticity.optim` (:data:`OPTIMIZERS`), and its keyword arguments as
-  top-level keys (``coef``, ``betas``, ``eps``, …), so ``method.coef=1e-2`` works from the command line;
+* ``optimizer`` — an optimizer of :mod:`plasticity.registry` (``adam``, ``adamo``, …), and its keyword arguments
+  as top-level keys (``coef``, ``betas``, ``eps``, …), so ``method.coef=1e-2`` works from the command line;
 * ``regularize_heads`` — also regularize the output heads (default: no);
-* ``units`` — a unit method run after every optimizer step (``{name: cbp | redo, <its arguments>}``) or null;
+* ``units`` — a unit method of :mod:`plasticity.registry` run after every optimizer step
+  (``{name: cbp | redo, <its arguments>}``) or null;
 * ``on_switch`` — what happens at every task switch, in this order: ``inject`` (plasticity injection on the
   heads), ``reset`` (``head`` | ``all``: re-initialize in place from a fresh draw of the agent's own init),
   ``shrink_perturb`` (``θ ← shrink·θ + perturb·θ_fresh`` on every parameter), ``reset_optimizer`` (forget
@@ -20,7 +21,7 @@ never branch on a method's name.
 
 from __future__ import annotations
 
-import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,40 +29,15 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.algorithms.vec_env import TaskInfo
-from plasticity import optim
+from agents.tasks import TaskInfo
+from plasticity import registry
 from plasticity.resets import forget_optimizer_state, reset_optimizer_state, reset_parameters, shrink_perturb
-from plasticity.units import CBP, ReDo, UnitMethod
+from plasticity.units import UnitMethod
 
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "adam": optim.RegularizedAdam,
-    "adamw": optim.AdamW,
-    "adamo": optim.AdamO,
-    "iso_adam": optim.IsoAdam,
-    "l2": optim.L2Adam,
-    "l2_init": optim.L2InitAdam,
-    "spectral": optim.SpectralAdam,
-    "wasserstein": optim.WassersteinAdam,
-    "snp": optim.ShrinkPerturbAdam,
-    "adam_equal_betas": optim.EqualBetasAdam,
-}
-UNIT_METHODS: dict[str, type[UnitMethod]] = {"cbp": CBP, "redo": ReDo}
 RESETS = ("head", "all")
 SWITCH_DEFAULTS: dict[str, Any] = {"reset_optimizer": False, "reset": None, "shrink_perturb": False, "shrink": 0.8,
                                    "perturb": 0.2, "inject": False, "freeze_old_head": True}
 META_KEYS = ("name", "optimizer", "regularize_heads", "units", "on_switch")
-# Set by the agent (learning rate and its schedule) or internally; not method options.
-RESERVED = ("params", "lr", "regularizers", "self")
-
-
-def optimizer_options(cls: type[torch.optim.Optimizer]) -> list[str]:
-    """Keyword arguments a preset accepts (its own plus RegularizedAdam's, which presets forward)."""
-    names: list[str] = []
-    for klass in (cls, optim.RegularizedAdam):
-        for p in inspect.signature(klass.__init__).parameters.values():
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in RESERVED and p.name not in names:
-                names.append(p.name)
-    return names
 
 
 @dataclass
@@ -76,12 +52,16 @@ class Method:
 
     def attach(self, model: BaseAlgorithm) -> None:
         """Install the unit method on a freshly built agent's optimizer (traced on an example forward pass)."""
+        self.attach_to(model.policy, int(model.seed or 0))
+
+    def attach_to(self, policy: Any, seed: int) -> None:
+        """Install the unit method on ``policy``'s optimizer; a ``layers`` name the network does not have raises
+        :class:`plasticity.units.base.UnknownLayerError` listing the hidden layers it has."""
         if self.units is None:
             return
-        policy = model.policy
         kwargs = {k: v for k, v in self.units.items() if k != "name"}
-        kwargs.setdefault("seed", int(model.seed or 0))
-        self.unit_method = UNIT_METHODS[self.units["name"]](
+        kwargs.setdefault("seed", seed)
+        self.unit_method = registry.spec(self.units["name"], "unit").cls(
             policy.trained_module(), policy.optimizer, trace_with=policy.example_forward, **kwargs)
 
     def on_task_switch(self, model: BaseAlgorithm, old: TaskInfo, new: TaskInfo, step: int) -> None:
@@ -119,45 +99,60 @@ def _unit_config(cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     cfg = dict(cfg)
     name = cfg.get("name")
-    if name not in UNIT_METHODS:
-        raise ValueError(f"unknown method.units.name {name!r}; valid choices: {', '.join(UNIT_METHODS)}")
-    valid = [p for p in inspect.signature(UNIT_METHODS[name].__init__).parameters
-             if p not in ("self", "model", "optimizer", "trace_with")]
-    for key in cfg:
-        if key != "name" and key not in valid:
-            raise ValueError(f"unknown key method.units.{key} for {name!r}; valid keys: name, {', '.join(valid)}")
-    return cfg
+    if name not in registry.UNIT_METHODS:
+        raise ValueError(f"method.units.name={name!r}: valid choices: {', '.join(registry.UNIT_METHODS)}")
+    options = registry.check_options(name, {k: v for k, v in cfg.items() if k != "name"}, "unit", "method.units.")
+    return {"name": name, **options}
 
 
 def _switch_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     out = dict(SWITCH_DEFAULTS)
     for key, value in dict(cfg or {}).items():
         if key not in SWITCH_DEFAULTS:
-            raise ValueError(f"unknown key method.on_switch.{key}; valid keys: {', '.join(SWITCH_DEFAULTS)}")
+            raise ValueError(f"method.on_switch.{key}={value!r}: unknown key; valid keys: {', '.join(SWITCH_DEFAULTS)}")
         out[key] = value
+    for key in ("reset_optimizer", "shrink_perturb", "inject", "freeze_old_head"):
+        if not isinstance(out[key], bool):
+            raise ValueError(f"method.on_switch.{key}={out[key]!r}: must be true or false")
+    for key, high in (("shrink", 1.0), ("perturb", math.inf)):  # θ ← shrink·θ + perturb·θ_fresh
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= high \
+                or math.isinf(value):
+            raise ValueError(f"method.on_switch.{key}={value!r}: must be a finite number >= 0"
+                             + (f" and <= {high:g}" if high < math.inf else ""))
     if out["reset"] not in (None, *RESETS):
-        raise ValueError(f"method.on_switch.reset={out['reset']!r}; valid choices: null, {', '.join(RESETS)}")
+        raise ValueError(f"method.on_switch.reset={out['reset']!r}: valid choices: null, {', '.join(RESETS)}")
     return out
 
 
+def search_space(cfg: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """The coefficient search space of a method config: its unit method's (``method.units.<option>``) if it has one,
+    else its optimizer's (``method.<option>``), from :data:`plasticity.registry.METHODS` (log-uniform ranges)."""
+    units = cfg.get("units") or {}
+    if units.get("name") in registry.UNIT_METHODS:
+        return {f"method.units.{k}": v for k, v in registry.spec(units["name"]).search.items()}
+    optimizer = cfg.get("optimizer", "adam")
+    if optimizer in registry.OPTIMIZERS:
+        return {f"method.{k}": v for k, v in registry.spec(optimizer).search.items()}
+    return {}
+
+
 def build_method(cfg: Mapping[str, Any]) -> Method:
-    """A :class:`Method` from a method config; unknown presets or options raise a one-line ``ValueError``."""
+    """A :class:`Method` from a method config; an unknown preset or option, a value of the wrong type or out of
+    range raises a one-line ``ValueError`` (:func:`plasticity.registry.check_options`)."""
     name = cfg.get("name")
     if not name:
         raise ValueError("method.name is missing")
     opt_name = cfg.get("optimizer", "adam")
-    if opt_name not in OPTIMIZERS:
-        raise ValueError(f"unknown method.optimizer {opt_name!r}; valid choices: {', '.join(OPTIMIZERS)}")
-    cls = OPTIMIZERS[opt_name]
-    valid = optimizer_options(cls)
-    kwargs = {}
-    for key, value in cfg.items():
-        if key in META_KEYS:
-            continue
-        if key not in valid:
-            raise ValueError(f"unknown key method.{key} for optimizer {opt_name!r}; valid keys: "
-                             f"{', '.join([*META_KEYS, *valid])}")
-        kwargs[key] = tuple(value) if isinstance(value, list) else value
-    return Method(name=str(name), optimizer_class=cls, optimizer_kwargs=kwargs,
-                  regularize_heads=bool(cfg.get("regularize_heads", False)), units=_unit_config(cfg.get("units")),
+    if opt_name not in registry.OPTIMIZERS:
+        raise ValueError(f"method.optimizer={opt_name!r}: valid choices: {', '.join(registry.OPTIMIZERS)}")
+    given = {k: v for k, v in cfg.items() if k not in META_KEYS}
+    if "lr" in given:
+        raise ValueError(f"method.lr={given['lr']!r}: the learning rate is the agent's: set agent.learning_rate")
+    kwargs = registry.check_options(opt_name, given, "optimizer", "method.")
+    regularize_heads = cfg.get("regularize_heads", False)
+    if not isinstance(regularize_heads, bool):
+        raise ValueError(f"method.regularize_heads={regularize_heads!r}: must be true or false")
+    return Method(name=str(name), optimizer_class=registry.spec(opt_name).cls, optimizer_kwargs=kwargs,
+                  regularize_heads=regularize_heads, units=_unit_config(cfg.get("units")),
                   on_switch=_switch_config(cfg.get("on_switch")))

@@ -42,7 +42,7 @@ GPU_NOTE = ("Not yet timed on a GPU: no GPU machine was lent to the sessions tha
             "`make bench-gpu` (after `make gpu-wheels` where there is no package index) runs the CUDA tests and "
             "`scripts/bench_gpu.py`: env-only steps/s at 8192 envs, PPO at the AdamO paper's settings and DQN, CUDA "
             "vs CPU, in about 5 minutes; its page belongs here.")
-UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "snp", "cbp",
+UPDATE_METHODS = ["adam", "adamo", "iso_adam", "l2_init", "spectral", "wasserstein", "shrink_perturb", "cbp",
                   "cbp_active", "redo", "redo_every_10", "adam_paper_network"]
 
 

@@ -32,7 +32,7 @@ from agents.run.console import print_table
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-SWITCH_ONLY = ("reset_head", "reset_all", "snp_switch", "injection")  # identical to adam between switches
+SWITCH_ONLY = ("reset_head", "reset_all", "shrink_perturb_switch", "injection")  # identical to adam between switches
 OWN_NETWORK = ("adamo_groupsort", "adamo_nobias")  # they bring another network: not the same update to compare
 # label → (method, overrides): unit methods working at full rate from the first update (at the default
 # maturity no unit would mature within a benchmark, which would only time the utility bookkeeping).

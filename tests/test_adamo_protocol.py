@@ -291,7 +291,8 @@ def test_truncation_as_terminal_leaves_capped_episodes_unbootstrapped():
 
 def test_the_parity_options_are_checked_up_front():
     from agents.config.cli import compose_checked
-    from agents.config.validation import ConfigError, validate
+    from agents.config.validation import validate
+    from agents.errors import ConfigError
     base = compose_checked(CONF, "config", ["agent=ppo"])
     for key, value, message in (("value_clip", -1, "agent.value_clip=-1"), ("value_loss_half", "yes", "true or false"),
                                 ("grad_clip_per_network", True, "needs separate actor and critic networks")):

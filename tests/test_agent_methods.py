@@ -49,7 +49,7 @@ def test_unit_methods_run_inside_sb3_train_in_place(tmp_path, agent, unit):
 
 
 def test_unit_method_layers_choose_part_of_the_network_or_name_the_valid_ones(tmp_path):
-    from agents.config.validation import ConfigError
+    from agents.errors import ConfigError
     run = make_run(tmp_path, "ppo", "method=cbp", "method.units.layers=[features_extractor.linear.0]",
                    "method.units.replacement_rate=0.05", "method.units.maturity_threshold=0")
     run.model.learn(256, callback=run.callback, log_interval=None)

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from agents.app.paths import ENV_VAR, config_dir
 from agents.config.cli import check_cli
-from agents.config.validation import ConfigError
+from agents.errors import ConfigError
 from agents.run.logs import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -385,7 +385,7 @@ def test_optuna_needs_a_space_and_ranges_need_optuna():
         check_cli(["-m", "method=adamo", "method.coef=interval(0.1, 1)"], CONF)
     with pytest.raises(ConfigError, match=r"hydra.sweeper.search_spaces.adamo.method.coef=\[0.0, 0.1\]: must be"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo",
-                   "hydra.sweeper.search_spaces.adamo={method.coef: [0.0, 0.1]}"], CONF)
+                   "+hydra.sweeper.search_spaces.adamo={method.coef: [0.0, 0.1]}"], CONF)
     with pytest.raises(ConfigError, match=r"hydra\.sweeper\.n_trials=0: must be an integer >= 1"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", "hydra.sweeper.n_trials=0"], CONF)
     # a range's ends are validated like any value

@@ -12,7 +12,8 @@ from stable_baselines3.common.buffers import RolloutBuffer
 
 from agents.algorithms.buffers import DeviceReplayBuffer, DeviceRolloutBuffer
 from agents.algorithms.schedule import replay_schedule
-from agents.algorithms.vec_env import EpisodeTracker, TaskInfo
+from agents.algorithms.vec_env import EpisodeTracker
+from agents.tasks import TaskInfo
 
 OBS = spaces.Box(0, 1, (10, 10, 10), dtype=bool)
 ACTIONS = spaces.Discrete(6)

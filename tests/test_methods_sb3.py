@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from agents.algorithms.factory import DQN, PPO
-from agents.methods import OPTIMIZERS, build_method
+from agents.methods import build_method
 from agents.run.logs import read_csv
+from plasticity import registry
 from plasticity.optim import RegularizedAdam
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -28,10 +29,10 @@ def _method_cfg(name: str) -> dict:
 
 
 def test_every_issue_3_method_has_a_config():
-    assert set(OPTIMIZERS) <= set(METHODS)
-    assert {"adamo", "iso_adam", "l2", "l2_init", "spectral", "wasserstein", "snp", "adam_equal_betas", "adam",
-            "adamw"} <= set(METHODS)
-    assert {"cbp", "redo", "reset_head", "reset_all", "snp_switch", "injection"} <= set(METHODS)
+    assert set(registry.OPTIMIZERS) <= set(METHODS)
+    assert {"adamo", "iso_adam", "l2", "l2_init", "spectral", "wasserstein", "shrink_perturb", "adam_equal_betas",
+            "adam", "adamw"} <= set(METHODS)
+    assert {"cbp", "redo", "reset_head", "reset_all", "shrink_perturb_switch", "injection"} <= set(METHODS)
 
 
 @pytest.mark.parametrize("agent", ["ppo", "dqn"])
@@ -46,7 +47,7 @@ def test_every_method_trains_ppo_and_dqn_from_hydra(train, tmp_path, agent):
         assert read_csv(run / "metrics.csv"), method
         model = cls.load(run / "checkpoints" / "final.zip", device="cpu")
         opt = model.policy.optimizer
-        assert type(opt) is OPTIMIZERS[_method_cfg(method)["optimizer"]]
+        assert type(opt) is registry.spec(_method_cfg(method)["optimizer"]).cls
         assert [g["regularize"] for g in opt.param_groups][:2] == [True, False]
         assert all(torch.isfinite(p).all() for p in model.policy.parameters())
         assert opt.state_dict()["state"], f"{method}: optimizer state was not saved"
@@ -60,9 +61,15 @@ def test_method_overrides_reach_the_optimizer():
 
 
 @pytest.mark.parametrize("cfg, message", [
-    ({"name": "x", "optimizer": "sgd"}, "unknown method.optimizer 'sgd'; valid choices: adam, adamw, adamo"),
-    ({"name": "x", "optimizer": "adam", "coef": 1.0}, "unknown key method.coef for optimizer 'adam'; valid keys"),
-    ({"name": "x", "optimizer": "spectral", "k": 2}, "unknown key method.k for optimizer 'spectral'"),
+    ({"name": "x", "optimizer": "sgd"}, "method.optimizer='sgd': valid choices: adam, adamw, adamo"),
+    ({"name": "x", "optimizer": "adam", "coef": 1.0}, "method.coef=1.0: unknown option of 'adam'; valid options"),
+    ({"name": "x", "optimizer": "spectral", "k": 2}, "method.k=2: unknown option of 'spectral'"),
+    ({"name": "x", "optimizer": "adam", "lr": 0.01}, "method.lr=0.01: the learning rate is the agent's: set agent.learning_rate"),
+    ({"name": "x", "optimizer": "adam", "amsgrad": "maybe"}, "method.amsgrad='maybe': must be true or false"),
+    ({"name": "x", "optimizer": "adam", "fused": "abc"}, "method.fused='abc': must be true or false or null"),
+    ({"name": "x", "optimizer": "adam", "betas": [1.5, 0.9]}, r"method.betas=\[1.5, 0.9\]: Invalid beta"),
+    ({"name": "x", "optimizer": "adam", "units": {"name": "cbp", "replacement_rate": 2}},
+     r"method.units.replacement_rate=2: must be in \[0, 1\] \(CBP\)"),
 ])
 def test_bad_method_configs_fail_clearly(cfg, message):
     with pytest.raises(ValueError, match=message):
@@ -75,7 +82,7 @@ def test_sb3_learning_rate_schedule_drives_the_isometry_step():
 
     from plasticity.regularizers import Isometry
     w = torch.nn.Parameter(torch.randn(6, 4, dtype=torch.float64))
-    opt = OPTIMIZERS["adamo"]([w], lr=1.0, coef=0.1)
+    opt = registry.spec("adamo").cls([w], lr=1.0, coef=0.1)
     assert isinstance(opt, RegularizedAdam)
     for lr in (1e-3, 1e-2):
         update_learning_rate(opt, lr)

@@ -16,11 +16,12 @@ PRESETS = {
     "l2_init": (P.L2InitAdam, {"coef": 1e-2}),
     "spectral": (P.SpectralAdam, {"coef": 1e-2}),
     "wasserstein": (P.WassersteinAdam, {"coef": 1e-2}),
-    "snp": (P.ShrinkPerturbAdam, {"weight_decay": 1e-2, "noise_std": 1e-3}),
+    "shrink_perturb": (P.ShrinkPerturbAdam, {"weight_decay": 1e-2, "noise_std": 1e-3}),
     "adam_equal_betas": (P.EqualBetasAdam, {}),
 }
 OFF = {"adamo": {"coef": 0.0}, "iso_adam": {"coef": 0.0}, "l2": {"coef": 0.0}, "l2_init": {"coef": 0.0},
-       "spectral": {"coef": 0.0}, "wasserstein": {"coef": 0.0}, "snp": {"weight_decay": 0.0, "noise_std": 0.0},
+       "spectral": {"coef": 0.0}, "wasserstein": {"coef": 0.0},
+       "shrink_perturb": {"weight_decay": 0.0, "noise_std": 0.0},
        "adam_equal_betas": {"betas": (0.9, 0.999)}}
 
 

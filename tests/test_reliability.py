@@ -33,13 +33,13 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["agent.learning_rate=-1"], "agent.learning_rate=-1: must be > 0"),
     (["agent.learning_rate=0"], "agent.learning_rate=0: must be > 0"),
     (["method=adamo", "method.coef=-0.1"], "method.coef=-0.1: must be >= 0"),
-    (["method=cbp", "method.units.replacement_rate=1.5"], "method.units.replacement_rate=1.5: must be >= 0 and <= 1"),
+    (["method=cbp", "method.units.replacement_rate=1.5"], "method.units.replacement_rate=1.5: must be in [0, 1] (CBP)"),
     (["method=cbp", "method.units.replacement_rate=-0.1"], "method.units.replacement_rate=-0.1"),
-    (["method=cbp", "method.units.maturity_threshold=-1"], "method.units.maturity_threshold=-1: must be >= 0"),
+    (["method=cbp", "method.units.maturity_threshold=-1"], "method.units.maturity_threshold=-1: must be >= 0 (CBP)"),
     (["method=cbp", "method.units.utility=magic"], "method.units.utility='magic': valid choices: contribution"),
-    (["method=redo", "method.units.threshold=-1"], "method.units.threshold (tau)=-1"),
-    (["method=redo", "method.units.interval=0"], "method.units.interval=0: must be >= 1"),
-    (["method=cbp", "method.units.layers=5"], "method.units.layers=5: must be null (every hidden layer) or a list"),
+    (["method=redo", "method.units.threshold=-1"], "method.units.threshold=-1: must be >= 0 (ReDo)"),
+    (["method=redo", "method.units.interval=0"], "method.units.interval=0: must be >= 1 (ReDo)"),
+    (["method=cbp", "method.units.layers=5"], "method.units.layers=5: must be a list of names or null"),
     (["env.steps_per_task=0"], "env.steps_per_task=0: must be >= 1"),
     (["env.steps_per_task=-5"], "env.steps_per_task=-5"),
     (["env.cycles=0"], "env.cycles=0: must be >= 1"),
@@ -60,14 +60,14 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["total_timesteps=0"], "total_timesteps=0: must be >= 1"),
     (["agent.batch_size=100000"], "agent.batch_size=100000: must be <= n_steps × n_envs"),
     (["agent.gamma=1.5"], "agent.gamma=1.5: must be >= 0 and <= 1"),
-    (["method.betas=[0.9,1.0]"], "method.betas[1]=1.0: must be >= 0 and < 1"),
+    (["method.betas=[0.9,1.0]"], "method.betas=[0.9, 1.0]: Invalid beta parameter at index 1: 1.0"),
     (["agent=dqn", "agent.exploration_final_eps=2"], "agent.exploration_final_eps=2"),
-    (["method=spectral", "method.exponent=0.5"], "method.exponent (k)=0.5: must be >= 1"),
+    (["method=spectral", "method.exponent=0.5"], "method.exponent=0.5: must be >= 1 (Spectral)"),
     (["method=cbp", "env=cartpole_dynamics", "agent.network.type=mlp", "agent.network.hidden=[]"],
      "method.units.name='cbp': needs a network with a hidden layer"),
     (["checkpoint.keep=0"], "checkpoint.keep=0: must be >= 1"),
     (["eval.episodes=0"], "eval.episodes=0: must be >= 1"),
-    (["method.on_switch.reset=sometimes"], "method.on_switch.reset='sometimes': valid choices: None, head, all"),
+    (["method.on_switch.reset=sometimes"], "method.on_switch.reset='sometimes': valid choices: null, head, all"),
     (["resume=/nonexistent/run"], "resume='/nonexistent/run': must be a run directory"),
     (["torch_threads=0"], "torch_threads=0: must be in [1, "),
     (["-m", "seed=0,1", "method=adam,nope"], "method='nope'"),
@@ -82,6 +82,14 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["env=minatar_demo,breakout"], "several values make a sweep: add -m"),
     (["method.units=null", "method.units.name=redo"], "method.units is null (set by method.units=null)"),
     (["agent=dqn", "agent.buffer_size=150000000"], "agent.buffer_size=150000000: the replay buffer needs"),
+    # values that used to pass the first check and fail after the run directory existed (issue 29)
+    (["+method.lr=0.01"], "method.lr=0.01: the learning rate is the agent's: set agent.learning_rate"),
+    (["+method.amsgrad=maybe"], "method.amsgrad='maybe': must be true or false"),
+    (["+method.fused=abc"], "method.fused='abc': must be true or false or null"),
+    (["method=cbp", "method.units.layers=[nope]"], "method.units.layers=['nope']: 'nope' is not a hidden layer"),
+    (["method.on_switch.shrink=2"], "method.on_switch.shrink=2: must be a finite number >= 0 and <= 1"),
+    (["method.on_switch.inject=sometimes"], "method.on_switch.inject='sometimes': must be true or false"),
+    (["method=l2_init", "method.weights_only=maybe"], "method.weights_only='maybe': must be true or false"),
 ]
 
 
@@ -200,7 +208,7 @@ def learn(r, steps: int) -> None:
 
 
 @pytest.mark.parametrize("method, extra", [
-    ("adamo", []), ("spectral", []), ("l2_init", []), ("wasserstein", []), ("snp", []),
+    ("adamo", []), ("spectral", []), ("l2_init", []), ("wasserstein", []), ("shrink_perturb", []),
     ("cbp", ["method.units.maturity_threshold=0", "method.units.replacement_rate=0.02"]),
     ("redo", ["method.units.interval=4", "method.units.threshold=0.3"]), ("injection", []), ("reset_all", []),
 ])

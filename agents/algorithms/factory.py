@@ -80,6 +80,16 @@ def make_dqn(cfg: Mapping[str, Any], env: VecEnv, method: Method, total_timestep
 AGENTS: dict[str, Callable[..., BaseAlgorithm]] = {"ppo": make_ppo, "dqn": make_dqn}
 
 
+def make_policy(cfg: Mapping[str, Any], env: VecEnv, method: Method) -> th.nn.Module:
+    """The agent's policy alone (network and optimizer, as the agent would build it), without buffers or
+    rollouts: to check a config's layer names before a run starts."""
+    kwargs = _policy_kwargs(cfg, env, method)
+    if cfg.get("name") == "ppo":
+        kwargs["share_features_extractor"] = bool(cfg.get("share_features_extractor", True))
+        return PlasticActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3, **kwargs)
+    return PlasticDQNPolicy(env.observation_space, env.action_space, lambda _: 1e-3, **kwargs)
+
+
 def make_agent(cfg: Mapping[str, Any], env: VecEnv, method: Method, total_timesteps: int, *, seed: int,
                device: str) -> BaseAlgorithm:
     name = cfg.get("name")

@@ -25,20 +25,7 @@ from gymnasium.vector import VectorEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class TaskInfo:
-    visit: int
-    task_id: int
-    name: str
-    cycle: int
-
-    @classmethod
-    def from_infos(cls, infos: dict[str, Any], default: TaskInfo | None = None) -> TaskInfo:
-        if "task_visit" not in infos:
-            return default or cls(0, 0, "task", 0)
-        return cls(int(infos["task_visit"][0]), int(infos["task_id"][0]), str(infos["task_name"][0]),
-                   int(infos["task_cycle"][0]))
+from agents.tasks import TaskInfo
 
 
 @dataclass

@@ -5,8 +5,9 @@
 full run scored by :func:`agents.app.objective.plasticity_score`, maximized by TPE. The study lives in
 ``<sweep dir>/optuna.db`` (SQLite). Two things differ from the plain Optuna sweeper:
 
-* **the search space comes with the method**: without a range on the command line, the method's entry of
-  ``search_spaces`` is used (a range on the command line, ``'method.coef=tag(log, interval(1e-4, 1e-1))'``, wins);
+* **the search space comes with the method**: without a range on the command line, the method's coefficient
+  range in :mod:`plasticity.registry` is used, or its entry of ``search_spaces`` where the config gives one (a
+  range on the command line, ``'method.coef=tag(log, interval(1e-4, 1e-1))'``, wins);
 * **the study resumes to its target**: ``n_trials`` is the number of finished trials the study should hold, so the
   same command after a crash or Ctrl-C runs only the missing trials (the trial that was running when the process
   died is marked failed and its parameters are tried again first); a complete study just reports its best.
@@ -36,9 +37,12 @@ def range_override(key: str, low: float, high: float, log_scale: bool = True) ->
     return f"{key}=tag(log, {interval})" if log_scale else f"{key}={interval}"
 
 
-def method_space(search_spaces: Any, method: str) -> list[str]:
-    """The overrides of ``method``'s search space (``{key: [low, high]}``, log-uniform), [] if it has none."""
-    space = (search_spaces or {}).get(method) or {}
+def method_space(search_spaces: Any, method: Any) -> list[str]:
+    """The overrides of the search space of ``method`` (a method config): ``search_spaces[<its name>]`` if given
+    (``{key: [low, high]}``), else its coefficient's range in :mod:`plasticity.registry` (log-uniform); [] if none."""
+    from agents.methods import search_space
+    method = OmegaConf.to_container(method, resolve=True) if isinstance(method, DictConfig) else dict(method)
+    space = (search_spaces or {}).get(method.get("name")) or search_space(method)
     return [range_override(key, float(lo), float(hi)) for key, (lo, hi) in space.items()]
 
 
@@ -68,7 +72,7 @@ class CoefficientSweeper(Sweeper):
         ranges = [o for o in parsed if o.is_interval_sweep()]
         ranges += [k for k, v in (self.impl.params or {}).items() if "interval(" in str(v)]
         if not ranges:
-            arguments = [*arguments, *method_space(self.search_spaces, str(self.impl.config.method.name))]
+            arguments = [*arguments, *method_space(self.search_spaces, self.impl.config.method)]
         self._resume()
         return self.impl.sweep(arguments)
 

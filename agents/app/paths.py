@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from agents.config.validation import ConfigError
+from agents.errors import ConfigError
 
 ENV_VAR = "PLASTICITY_RL_CONF"
 

@@ -14,7 +14,7 @@ Python (a notebook, another program)::
     result = sweep(["method=adam,adamo", "seed=0,1"])   # the -m form: result.runs, result.visits
 
 Both check the overrides first with the command line's checks (:func:`agents.config.cli.check_cli`): a bad key or
-value raises :class:`~agents.config.validation.ConfigError` with the message the command prints, before anything
+value raises :class:`~agents.errors.ConfigError` with the message the command prints, before anything
 is written. Both then run Hydra itself, so a run directory made from Python is the same as one made by the
 command (``.hydra/``, ``train.log``, config, logs, checkpoints).
 """
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from agents.config.cli import check_cli
-from agents.config.validation import ConfigError
+from agents.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,8 +26,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from agents.algorithms.vec_env import GymnasiumVecEnv, TaskInfo
+from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.run.logs import CSVLog
+from agents.tasks import TaskInfo
 
 EVAL_COLUMNS = ("step", "task_visit", "eval_task_id", "eval_task_name", "episodes", "return_mean", "return_std",
                 "length_mean")

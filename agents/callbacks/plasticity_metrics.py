@@ -21,8 +21,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from agents.algorithms.buffers import torch_dtype
-from agents.algorithms.vec_env import TaskInfo, unwrap
+from agents.algorithms.vec_env import unwrap
 from agents.run.logs import CSVLog
+from agents.tasks import TaskInfo
 from plasticity.metrics import MetricSuite, churn, gradient_norms, update_size
 from plasticity.metrics.jacobian import output_module
 

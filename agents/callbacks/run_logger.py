@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.algorithms.vec_env import GymnasiumVecEnv, TaskInfo, unwrap
+from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
 from agents.run.console import Console
 from agents.run.logs import EPISODE_COLUMNS, TASK_COLUMNS, CSVLog
+from agents.tasks import TaskInfo
 
 SwitchHandler = Callable[[TaskInfo, TaskInfo, int], None]
 

@@ -2,7 +2,7 @@
 
 Every value of every swept override is composed once (the other sweeps at their first value) and validated
 with :func:`agents.validation.validate`; Hydra's own composition errors (an unknown group option, an unknown
-key) become the same kind of one-line :class:`~agents.validation.ConfigError`. Nothing is written.
+key) become the same kind of one-line :class:`~agents.errors.ConfigError`. Nothing is written.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from agents.config.validation import ConfigError, command_line_over_arms, load_stored_config, validate
+from agents.config.validation import command_line_over_arms, load_stored_config, validate, with_arm
+from agents.errors import ConfigError
 
 GROUPS = ("agent", "env", "method", "experiment", "logger")
 OPTUNA_SWEEPERS = ("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # hydra/sweeper=optuna
@@ -118,10 +119,20 @@ def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
                 raise ConfigError(f"hydra.sweeper.search_spaces.{method}.{key}", bounds,
                                   "must be [low, high] with 0 < low < high (a log-uniform range)")
     method = str(cfg.method.name)
-    if not ranges and not sweeper.get("params") and "search_spaces" in sweeper and method not in spaces:
-        raise ConfigError("method", method, "has no search space in hydra/sweeper=optuna_coef: give a range, e.g. "
-                          "'method.coef=tag(log, interval(1e-4, 1e-1))', or use a method that has one: "
-                          f"{', '.join(spaces)}")
+    if "search_spaces" in sweeper and not ranges and not sweeper.get("params") and method not in spaces:
+        from agents.methods import search_space
+        if not search_space(OmegaConf.to_container(cfg.method, resolve=True)):
+            with_space = [m for m in _options(conf, "method") if m in spaces or search_space(
+                _method_config(conf, config_name, m))]
+            raise ConfigError("method", method, "has no search space in hydra/sweeper=optuna_coef: give a range, "
+                              "e.g. 'method.coef=tag(log, interval(1e-4, 1e-1))', or use a method that has one: "
+                              f"{', '.join(with_space)}")
+
+
+def _method_config(conf: Path, config_name: str, method: str) -> dict:
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return OmegaConf.to_container(compose(config_name, overrides=[f"method={method}", "run_dir=x"]).method,
+                                      resolve=True)
 
 
 def compose_checked(conf: Path, config_name: str, overrides: list[str]) -> dict:
@@ -210,6 +221,7 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
     for combo in combos:
         cfg = command_line_over_arms(compose_checked(conf, config_name, combo), combo)
         validate(cfg, method_options=_options(conf, "method"))
+        check_unit_layers(with_arm(cfg))
         if cfg.get("resume"):
             load_stored_config(Path(cfg["resume"]))
     hydra_dirs = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
@@ -217,6 +229,28 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
         problem = unwritable(Path(path))
         if problem:
             raise ConfigError(key, path, f"cannot hold a run: {problem}")
+
+
+def check_unit_layers(cfg: dict[str, Any]) -> None:
+    """``method.units.layers`` names hidden layers of the agent's network: known only once the network exists, so
+    the policy is built here (on the CPU, one env, nothing written) when the config names layers."""
+    units = (cfg.get("method") or {}).get("units") or {}
+    if units.get("layers") is None:
+        return
+    from agents.algorithms.factory import make_policy
+    from agents.algorithms.vec_env import GymnasiumVecEnv
+    from agents.methods import build_method
+    from envs import make_curriculum
+    from plasticity.units.base import UnknownLayerError
+    env = GymnasiumVecEnv(make_curriculum(cfg["env"], 1, int(cfg["seed"]), "cpu"))
+    try:
+        method = build_method(cfg["method"])
+        method.attach_to(make_policy(cfg["agent"], env, method), int(cfg["seed"]))
+    except UnknownLayerError as err:
+        raise ConfigError("method.units.layers", err.layers, f"{err.unknown!r} is not a hidden layer of this "
+                          f"agent's network; valid choices: {', '.join(err.valid)}") from None
+    finally:
+        env.close()
 
 
 def _output_dirs(conf: Path, config_name: str, overrides: list[str], multirun: bool) -> list[tuple[str, str]]:

@@ -6,8 +6,8 @@ transforms, optimizers and unit methods, empty curricula, a unit method on a net
 and ``device=cuda`` without a GPU. ``scripts/train.py`` runs it (through :func:`check_cli`) on the composed
 config before Hydra creates a run directory, so a bad command leaves nothing behind and exits with status 2.
 
-The lists of options per optimizer and unit method are written out here (to stay light); a test keeps them
-equal to the constructors' signatures.
+The options of every optimizer and unit method are their constructors' (:mod:`plasticity.registry`); the method
+section is checked last, since that imports torch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+from agents.errors import ConfigError, first_line
 from envs.names import (
     BACKENDS,
     CLASSIC_GAMES,
@@ -33,42 +34,11 @@ from envs.names import (
     VECTORIZATIONS,
 )
 
-
-class ConfigError(ValueError):
-    """A bad config value: ``<key>=<value>: <what is allowed>``."""
-
-    def __init__(self, key: str, value: Any, expected: str):
-        self.key, self.value = key, value
-        super().__init__(f"{key}={value!r}: {expected}")
-
-
-_ADAM = ("lr", "betas", "eps", "weight_decay", "amsgrad", "noise_std", "seed", "foreach", "maximize",
-         "decoupled_weight_decay", "fused")
-_ISO = ("coef", "target_scale", "normalize_by_dim")
-OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
-    "adam": _ADAM, "adamw": _ADAM, "adamo": (*_ISO, *_ADAM), "iso_adam": (*_ISO, *_ADAM), "l2": ("coef", *_ADAM),
-    "l2_init": ("coef", "weights_only", *_ADAM), "spectral": ("coef", "exponent", "power_iterations", *_ADAM),
-    "wasserstein": ("coef", *_ADAM), "snp": _ADAM, "adam_equal_betas": _ADAM,
-}
-UNIT_OPTIONS: dict[str, tuple[str, ...]] = {
-    "cbp": ("replacement_rate", "maturity_threshold", "decay_rate", "utility", "accumulate", "mean_correction",
-            "init", "seed", "layers", "reset_optimizer"),
-    "redo": ("threshold", "interval", "score_batch", "init", "seed", "layers", "reset_optimizer"),
-}
-CBP_UTILITIES = ("contribution", "zero_contribution", "adaptable_contribution")
-UNIT_INITS = ("match", "default", "lecun", "kaiming")
-SWITCH_OPTIONS = ("reset_optimizer", "reset", "shrink_perturb", "shrink", "perturb", "inject", "freeze_old_head")
-METHOD_META = ("name", "optimizer", "regularize_heads", "units", "on_switch")
 NETWORKS = ("auto", "minatar", "nature", "mlp")
 AGENTS = ("ppo", "dqn")
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than that only oversubscribes (100000 crashed OpenMP)
 TOP_KEYS = ("agent", "env", "method", "seed", "device", "total_timesteps", "torch_threads", "progress",
             "log_every", "run_dir", "eval", "metrics", "checkpoint", "deterministic", "resume", "arms", "wandb")
-
-
-def first_line(err: BaseException) -> str:
-    """An exception's message cut to its first line (its type's name when it has none): for one-line errors."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def with_arm(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -409,70 +379,18 @@ def _ale_roms() -> tuple[str, ...]:
 
 
 def _method(method: Mapping[str, Any], agent: Mapping[str, Any]) -> None:
-    optimizer = method.get("optimizer", "adam")
-    choice(optimizer, "method.optimizer", tuple(OPTIMIZER_OPTIONS))
-    if not method.get("name"):
-        raise ConfigError("method.name", method.get("name"), "must be a non-empty name")
-    keys(method, "method", (*METHOD_META, *OPTIMIZER_OPTIONS[optimizer]))
-    for k in ("coef", "weight_decay", "noise_std"):
-        number(method.get(k, 0.0), f"method.{k}", 0.0)
-    number(method.get("eps", 1e-8), "method.eps", 0.0, low_open=True)
-    number(method.get("lr", 1e-3), "method.lr", 0.0)
-    betas = method.get("betas", [0.9, 0.999])
-    if not isinstance(betas, list | tuple) or len(betas) != 2:
-        raise ConfigError("method.betas", betas, "must be two numbers in [0, 1)")
-    for i, b in enumerate(betas):
-        number(b, f"method.betas[{i}]", 0.0, 1.0, high_open=True)
-    scale = method.get("target_scale", 1.0)
-    if isinstance(scale, str) and scale != "auto":
-        raise ConfigError("method.target_scale", scale, "must be a number > 0 or auto (out/in for tall layers)")
-    if scale != "auto":
-        number(scale, "method.target_scale", 0.0, low_open=True)
-    number(method.get("exponent", 2.0), "method.exponent (k)", 1.0)
-    integer(method.get("power_iterations", 1), "method.power_iterations", 1)
-    boolean(method.get("regularize_heads", False), "method.regularize_heads")
-    boolean(method.get("weights_only", False), "method.weights_only")
-    _units(method.get("units"), agent)
-    switch = dict(method.get("on_switch") or {})
-    keys(switch, "method.on_switch", SWITCH_OPTIONS)
-    choice(switch.get("reset"), "method.on_switch.reset", (None, "head", "all"))
-    number(switch.get("shrink", 0.8), "method.on_switch.shrink", 0.0, 1.0)
-    number(switch.get("perturb", 0.2), "method.on_switch.perturb", 0.0)
-    for k in ("reset_optimizer", "shrink_perturb", "inject", "freeze_old_head"):
-        boolean(switch.get(k, False), f"method.on_switch.{k}")
-
-
-def _units(units: Any, agent: Mapping[str, Any]) -> None:
-    if units is None:
-        return
-    if not isinstance(units, Mapping):
-        raise ConfigError("method.units", units, "must be null or {name: cbp | redo, ...}")
-    name = units.get("name")
-    choice(name, "method.units.name", tuple(UNIT_OPTIONS))
-    keys(units, "method.units", ("name", *UNIT_OPTIONS[name]))
+    """The method section: its optimizer's and unit method's options by :mod:`plasticity.registry` (names, types,
+    and ranges by the constructors' own checks — this imports torch, so it runs after the light sections)."""
+    from agents.methods import build_method
+    try:
+        build_method(method)
+    except ValueError as err:
+        raise ConfigError.from_line(first_line(err)) from None
+    units = method.get("units")
     net = dict(agent.get("network") or {})
-    if net.get("type") == "mlp" and not net.get("hidden", [64, 64]):
-        raise ConfigError("method.units.name", name, "needs a network with a hidden layer (agent.network.hidden "
-                          "is empty)")
-    boolean(units.get("reset_optimizer", True), "method.units.reset_optimizer")
-    layers = units.get("layers")
-    if layers is not None and (isinstance(layers, str) or not isinstance(layers, Sequence)
-                               or not all(isinstance(n, str) for n in layers)):
-        raise ConfigError("method.units.layers", layers, "must be null (every hidden layer) or a list of layer names")
-    init = units.get("init", "match")
-    if not (_is_num(init) and init > 0) and init not in UNIT_INITS:
-        raise ConfigError("method.units.init", init, f"valid choices: {', '.join(UNIT_INITS)} or a bound > 0")
-    if name == "cbp":
-        number(units.get("replacement_rate", 0.0), "method.units.replacement_rate", 0.0, 1.0)
-        integer(units.get("maturity_threshold", 0), "method.units.maturity_threshold", 0)
-        number(units.get("decay_rate", 0.99), "method.units.decay_rate", 0.0, 1.0, high_open=True)
-        choice(units.get("utility", "contribution"), "method.units.utility", CBP_UTILITIES)
-        for k in ("accumulate", "mean_correction"):
-            boolean(units.get(k, False), f"method.units.{k}")
-    else:
-        number(units.get("threshold", 0.1), "method.units.threshold (tau)", 0.0)
-        integer(units.get("interval", 1), "method.units.interval", 1)
-        integer(units.get("score_batch", 256), "method.units.score_batch", 1)
+    if units and net.get("type") == "mlp" and not net.get("hidden", [64, 64]):
+        raise ConfigError("method.units.name", units.get("name"), "needs a network with a hidden layer "
+                          "(agent.network.hidden is empty)")
 
 
 def _device(device: Any) -> None:
@@ -565,6 +483,6 @@ def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None
             raise ConfigError(section, cfg.get(section), "missing config group")
     _agent(cfg["agent"])
     _env(cfg["env"])
-    _method(cfg["method"], cfg["agent"])
     _device(cfg.get("device", "auto"))
     _memory(cfg)
+    _method(cfg["method"], cfg["agent"])

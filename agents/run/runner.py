@@ -42,7 +42,8 @@ from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
 from agents.callbacks.run_logger import RunLogger
-from agents.config.validation import ConfigError, first_line, load_stored_config, validate, with_arm
+from agents.config.validation import load_stored_config, validate, with_arm
+from agents.errors import ConfigError, first_line
 from agents.methods import Method, build_method
 from agents.run.checkpoint import CHECKPOINT_DIR, LOG_FILES, Checkpointer, intact_checkpoint, restore
 from agents.run.console import Console

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agents.config.validation import first_line
+from agents.errors import first_line
 
 STATE_FILE = "wandb.json"
 MODES = ("online", "offline", "disabled")
