@@ -1,8 +1,8 @@
 """Stable-Baselines3 PPO and DQN with plasticity methods as plugins, and the run loop they share.
 
 Submodules are imported on first use, so ``import agents.config.validation`` stays light. ``train``, ``sweep``,
-``load_run`` and ``report`` are the Python API of the command line (agents/app: ``train(["method=cbp"])``);
-``agents.report`` is the report package, callable as ``report(runs, out)``.
+``load_run`` and ``report`` are the Python API of the command line (agents/app: ``train(["method=cbp"])``,
+``report(runs, out)``); the report itself is built by :mod:`agents.reporting`.
 """
 
 from importlib import import_module
@@ -17,6 +17,7 @@ _EXPORTS = {
     "train": "agents.app.train",
     "sweep": "agents.app.train",
     "load_run": "agents.app.train",
+    "report": "agents.app.report",
 }
 
 

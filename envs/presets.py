@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MINATAR = {"kind": "minatar", "sticky_action_prob": 0.1, "difficulty_ramping": True, "max_episode_steps": None,
-           "vectorization": "batched", "backend": "torch"}
+MINATAR = {"kind": "minatar"}  # MinAtar's own settings (sticky actions 0.1, difficulty ramping, no episode cap)
 # The AdamO authors' environment (gymnax MinAtar): no sticky actions, episodes cut at 1000 steps (Freeway ends
 # itself at 2500); the authors' rejax/gymnax settings.
 GYMNAX = {"sticky_action_prob": 0.0, "max_episode_steps": 1000}
@@ -49,10 +48,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Abbas et al. (2023) switching ALE: Alien → Atlantis → Boxing → Breakout → Centipede, cycled. Their frames
     # per visit were not found; we use 10M frames (2.5M agent steps) per visit and 3 cycles (150M frames).
     "ale_abbas": {"kind": "ale", "tasks": ["alien", "atlantis", "boxing", "breakout", "centipede"],
-                  "steps_per_task": 2_500_000, "cycles": 3, "order": "fixed", "vectorization": "batched",
-                  "repeat_action_probability": 0.25},
+                  "steps_per_task": 2_500_000, "cycles": 3, "order": "fixed", "repeat_action_probability": 0.25},
     # CartPole whose physics change: default, long pole, strong gravity, weak motor; 50k steps each, 3 cycles.
-    "cartpole_dynamics": {"kind": "classic", "vectorization": "batched", "order": "fixed", "cycles": 3,
+    "cartpole_dynamics": {"kind": "classic", "order": "fixed", "cycles": 3,
                           "steps_per_task": 50_000,
                           "tasks": [{"game": "cartpole", "name": "cartpole"},
                                     {"game": "cartpole", "name": "cartpole_long_pole", "length": 1.5},

@@ -268,11 +268,6 @@ class TransformedVectorEnv(VectorEnv):
                 self._fused += 1
             env.set_channel_map(np.argsort(combined).tolist())  # base channel b is shown at argsort(combined)[b]
 
-    def resample(self, rng_for: Any) -> None:
-        """``rng_for(k)`` gives the generator of the ``k``-th transform."""
-        for k, t in enumerate(self.transforms):
-            t.resample(rng_for(k))
-
     def observation(self, obs: np.ndarray) -> np.ndarray:
         for t in self.transforms[self._fused:]:
             obs = t.observation(obs)

@@ -113,13 +113,15 @@ def spec(name: str, kind: str | None = None) -> MethodSpec:
 
 
 def options(cls: type) -> dict[str, Option]:
-    """Keyword arguments of ``cls`` (and of :class:`RegularizedAdam` for its presets, which forward ``**adam``)."""
+    """Keyword arguments of ``cls`` (and of :class:`RegularizedAdam` for its presets, which forward ``**adam``), less
+    those the class sets itself (its ``fixed_options``)."""
     chain = [cls, optim.RegularizedAdam] if issubclass(cls, optim.RegularizedAdam) else [cls]
+    fixed = set(getattr(cls, "fixed_options", ()))  # arguments a preset sets itself
     out: dict[str, Option] = {}
     for klass in chain:
         hints = typing.get_type_hints(klass.__init__)
         for p in inspect.signature(klass.__init__).parameters.values():
-            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in RESERVED or p.name in out:
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in RESERVED or p.name in out or p.name in fixed:
                 continue
             out[p.name] = Option(p.name, hints.get(p.name, Any), p.default)
     return out
@@ -163,9 +165,9 @@ def _dry_run(method: MethodSpec, values: dict[str, Any], given: Mapping[str, Any
             (k for k in values if k.rstrip("s") in lowered), None)  # torch's "Invalid beta parameter …"
         if key is None:
             raise ValueError(f"{where.rstrip('.') or method.name}: {message}") from None
-        restated = re.match(rf"^(\w+): {re.escape(key)}(?: \(\w+\))?=\S+?[;:]?\s+(.*)$", message)
+        restated = re.match(rf"^(?:(\w+): )?{re.escape(key)}(?: \(\w+\))?=\S+?[;:]?\s+(.*)$", message)
         if restated:  # "CBP: replacement_rate=2 must be in [0, 1]" → "must be in [0, 1] (CBP)"
-            message = f"{restated.group(2)} ({restated.group(1)})"
+            message = restated.group(2) + (f" ({restated.group(1)})" if restated.group(1) else "")
         raise ValueError(f"{where}{key}={given[key]!r}: {message}") from None
 
 

@@ -1,57 +1,6 @@
-"""Run time with plasticity metrics at the default cadence vs without, side by side (a benchmark, not a test).
+"""The benchmark in :mod:`agents.bench.metrics_cost` (``--help``: what it measures and its options)."""
 
-    python scripts/bench_metrics.py                     # demo curriculum at 125k steps per visit, 2 repetitions
-    python scripts/bench_metrics.py --reps 3 -- env.steps_per_task=250000
-
-The two configurations differ only in ``metrics.enabled``; runs alternate (with, without, with, …) so machine
-noise hits both. Evaluation is off in both so that only the metrics are compared.
-"""
-
-from __future__ import annotations
-
-import argparse
-import statistics
-import tempfile
-import time
-from pathlib import Path
-
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
-from agents.run.console import print_table
-from agents.run.runner import run as train
-from envs import make_curriculum
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def run_seconds(overrides: list[str]) -> float:
-    with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, f"run_dir={tmp}/run", "progress=false"])
-        start = time.perf_counter()
-        train(OmegaConf.to_container(cfg, resolve=True), make_env=make_curriculum)
-        return time.perf_counter() - start
-
-
-def measure(reps: int, overrides: list[str]) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"with metrics": [], "without metrics": []}
-    for _ in range(reps):
-        for label, enabled in (("with metrics", True), ("without metrics", False)):
-            times[label].append(run_seconds([*overrides, "eval.enabled=false", f"metrics.enabled={enabled}"]))
-    return times
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("overrides", nargs="*", default=["env=minatar_demo", "env.steps_per_task=125000"])
-    args = parser.parse_args()
-    times = measure(args.reps, list(args.overrides))
-    base = statistics.median(times["without metrics"])
-    print_table("Whole-run wall time, medians", ["configuration", "seconds", "runs", "ratio"],
-                [(k, round(statistics.median(v), 1), ", ".join(f"{t:.1f}" for t in v),
-                  f"{statistics.median(v) / base:.3f}") for k, v in times.items()], left=(0,))
-
+from agents.bench.metrics_cost import main
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@
     python scripts/train.py -m experiment=sanity_ppo        # PPO on each game (conf/experiment/sanity_ppo.yaml)
     python scripts/sanity.py multirun/<dir> [more dirs] --out docs/results/sanity.md
 
-See agents/report/sanity.py for the measure and the references.
+See agents/reporting/sanity.py for the measure and the references.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.report.runs import find_runs, load_run
-from agents.report.sanity import markdown, sanity_rows
+from agents.reporting.runs import find_runs, load_run
+from agents.reporting.sanity import markdown, sanity_rows
 from agents.run.console import print_table
 
 

@@ -7,8 +7,11 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))  # tests import the benchmark modules (bench_*.py)
 torch.set_num_threads(1)
+
+from agents.config.store import register  # noqa: E402  (after the path is set)
+
+register()  # the schema nodes the conf/ files build on, before any test composes a config
 
 
 def run_train(*overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:

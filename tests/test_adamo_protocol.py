@@ -89,7 +89,7 @@ def test_l2_init_weights_only_pulls_matrices_and_leaves_biases_alone():
 def test_the_agents_l2_init_anchor_is_the_first_initialization_after_every_switch(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from agents.run.runner import prepare
+    from agents.training.runner import prepare
     from envs import make_curriculum
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=[
@@ -102,7 +102,7 @@ def test_the_agents_l2_init_anchor_is_the_first_initialization_after_every_switc
     module = run.model.policy.trained_module()
     theta0 = {n: p.detach().clone() for n, p in module.named_parameters()}
     switches = []
-    run.run_logger.on_switch.append(lambda old, new, step: switches.append(step))
+    run.run_logger.switch.on("after", lambda old, new, step: switches.append(step))
     run.model.learn(1024, callback=run.callback, log_interval=None)
     assert len(switches) >= 3
     anchored = 0
@@ -220,10 +220,12 @@ def _ppo(**options):
     from envs import make_curriculum
     env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6, "max_episode_steps": 7,
                                            "sticky_action_prob": 0.0}, 4, 0))
-    cfg = {"name": "ppo", "learning_rate": 0.0, "n_steps": 16, "batch_size": 64, "n_epochs": 1, "gamma": 0.99,
-           "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 1e-3,
-           "fused_optimizer": False, "network": {"type": "mlp", "hidden": [16, 16], "separate": True}, **options}
-    return make_ppo(cfg, env, build_method({"name": "adam", "optimizer": "adam"}), 64, seed=0, device="cpu")
+    from agents.algorithms.settings import PPOConfig
+    cfg = PPOConfig(n_envs=4, n_steps=16, batch_size=64, n_epochs=1, ent_coef=0.0, max_grad_norm=1e-3,
+                    fused_optimizer=False, network={"type": "mlp", "hidden": [16, 16], "separate": True}, **options)
+    model = make_ppo(cfg, env, build_method({"name": "adam", "optimizer": "adam"}), 64, seed=0, device="cpu")
+    model.lr_schedule = lambda _: 0.0  # parameters unchanged by the update: the loss is read on the same weights
+    return model
 
 
 def _learn_once(model, perturb_critic: float = 0.0):

@@ -7,7 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from agents.run.runner import prepare
+from agents.training.runner import prepare
 from envs import make_curriculum
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -73,8 +73,8 @@ def test_reset_all_gives_a_fresh_network_and_a_consistent_target(tmp_path, agent
         seen["state"] = [bool(opt.state.get(p)) and "exp_avg" in opt.state[p]
                          for p in policy.trained_module().parameters()]
 
-    run.run_logger.on_switch.append(snapshot)  # runs after the method's own switch handler
-    run.run_logger.on_switch.insert(0, lambda old, new, step: seen.update(
+    run.run_logger.switch.on("after", snapshot)  # runs after the method's own switch handler
+    run.run_logger.switch.on("observe", lambda old, new, step: seen.update(
         before=[p.detach().clone() for p in policy.trained_module().parameters()]))
     initial = [p.detach().clone() for p in policy.trained_module().parameters()]
     run.model.learn(512, callback=run.callback, log_interval=None)
@@ -92,7 +92,8 @@ def test_reset_all_gives_a_fresh_network_and_a_consistent_target(tmp_path, agent
 
 
 def test_reset_head_touches_only_the_heads(tmp_path):
-    run = make_run(tmp_path, "ppo", "method=reset_head", "agent.learning_rate=0.0")
+    run = make_run(tmp_path, "ppo", "method=reset_head")
+    run.model.lr_schedule = lambda _: 0.0  # lr 0 (the config refuses it): only the switch moves parameters
     policy = run.model.policy
     names = dict(policy.named_parameters())
     before = {n: p.detach().clone() for n, p in names.items()}
@@ -109,7 +110,7 @@ def test_optimizer_reset_on_switch_composes_with_adamo(tmp_path):
     run = make_run(tmp_path, "ppo", "method=adamo", "method.on_switch.reset_optimizer=true")
     opt = run.model.policy.optimizer
     steps = {}
-    run.run_logger.on_switch.append(lambda old, new, step: steps.update(
+    run.run_logger.switch.on("after", lambda old, new, step: steps.update(
         after=[opt.state.get(p, {}).get("step") for g in opt.param_groups for p in g["params"]]))
     run.model.learn(256, callback=run.callback, log_interval=None)
     assert steps and all(s is None for s in steps["after"])
@@ -125,8 +126,8 @@ def test_injection_keeps_predictions_and_the_checkpoint_loads(tmp_path):
     def before_switch(old, new, step):
         captured["logits"] = run.model.policy.get_distribution(obs).distribution.logits.detach().clone()
 
-    run.run_logger.on_switch.insert(0, before_switch)  # before the method's handler
-    run.run_logger.on_switch.append(lambda old, new, step: captured.update(
+    run.run_logger.switch.on("observe", before_switch)  # before the method's handler
+    run.run_logger.switch.on("after", lambda old, new, step: captured.update(
         after=run.model.policy.get_distribution(obs).distribution.logits.detach().clone()))
     run.model.learn(256, callback=run.callback, log_interval=None)
     torch.testing.assert_close(captured["after"], captured["logits"], rtol=0, atol=1e-5)
@@ -135,3 +136,40 @@ def test_injection_keeps_predictions_and_the_checkpoint_loads(tmp_path):
     loaded = PPO.load(tmp_path / "m.zip", device="cpu")
     torch.testing.assert_close(loaded.policy.get_distribution(obs).distribution.logits,
                                run.model.policy.get_distribution(obs).distribution.logits)
+
+
+def test_the_optimizer_is_built_once_with_the_heads_in_their_own_group(tmp_path, monkeypatch):
+    from plasticity.optim.regularizing import RegularizerMixin
+    built = []
+    original = RegularizerMixin._setup_regularizers
+
+    def counting(self, *args, **kwargs):  # every RegularizedAdam runs it once, when it is built
+        built.append(self)
+        original(self, *args, **kwargs)
+    monkeypatch.setattr(RegularizerMixin, "_setup_regularizers", counting)
+    run = make_run(tmp_path, "ppo", "method=adamo")
+    params = {id(p) for p in run.model.policy.parameters()}
+    on_policy = [o for o in built if any(id(p) in params for g in o.param_groups for p in g["params"])]
+    assert on_policy == [run.model.policy.optimizer]  # SB3's own optimizer over every parameter is not built
+    assert [g["regularize"] for g in run.model.policy.optimizer.param_groups] == [True, False]
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_optimizer_step_hooks_run_unit_method_then_guard_then_metrics(tmp_path, agent):
+    """The documented order (agents/training/runner.py): the metrics' update size includes CBP's edits."""
+    from agents.run.guard import NonFiniteGuard
+    run = make_run(tmp_path, agent, "method=cbp", "metrics.enabled=true")
+    guard = NonFiniteGuard(run.model.policy, run.model.policy.optimizer, lambda: run.model.num_timesteps)
+    from stable_baselines3.common.callbacks import BaseCallback
+    seen = []
+
+    class Hooks(BaseCallback):  # the hooks while training (the metrics remove theirs at the end)
+        def _on_step(self) -> bool:
+            seen[:] = [type(getattr(h, "__self__", None)).__name__
+                       for h in self.model.policy.optimizer._optimizer_step_post_hooks.values()]
+            return True
+
+    run.model.learn(64, callback=[run.callback, Hooks()], log_interval=None)
+    owners = [o for o in seen if o != "NoneType"]  # the per-entry Adam correction (a closure) follows CBP
+    assert owners == ["CBP", "NonFiniteGuard", "PlasticityMetrics"], owners
+    guard.remove()

@@ -445,7 +445,8 @@ def test_a_refused_report_upload_is_one_line_after_the_report_is_written(tmp_pat
 
 
 def test_a_wandb_failure_at_start_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
-    from agents.run import runner, wandb_log
+    from agents.run import wandb_log
+    from agents.training import runner
 
     def refuse(**kwargs):
         raise RuntimeError("No API key configured.\nsecond line")
@@ -458,3 +459,16 @@ def test_a_wandb_failure_at_start_is_one_warning_and_the_run_goes_on(tmp_path, m
     assert err == (f"warning: W&B did not start (RuntimeError: No API key configured.); training goes on without it, "
                    f"the logs are in {tmp_path}\n")
     assert runner.open_mirror({**cfg, "wandb": {"enabled": False}}, tmp_path) is None
+
+
+def test_the_help_and_the_readme_list_every_config_option_of_conf():
+    """Generated from conf/ (agents/app/help.py), so a new preset cannot be missing from either."""
+    from agents.app.help import GROUPS, README_BEGIN, README_END, help_text, readme_block
+    readme = (ROOT / "README.md").read_text()
+    assert readme[readme.index(README_BEGIN):readme.index(README_END) + len(README_END)] == readme_block(CONF)
+    text = help_text(CONF)
+    for group in GROUPS:
+        for path in (CONF / group).glob("*.yaml"):
+            assert f"    {path.stem} " in text, path
+    assert "env_base" not in text and "method_base" not in text and "schema" not in text
+    assert "sanity_ppo_gymnax" in readme and "minatar_adamo_gymnax" in readme

@@ -7,7 +7,7 @@ TINY = ["agent.n_envs=2", "agent.n_steps=32", "agent.batch_size=32", "agent.n_ep
 
 @pytest.fixture(scope="module")
 def bench():
-    import bench_agents
+    from agents.bench import versus_sb3 as bench_agents
     return bench_agents
 
 
@@ -31,8 +31,8 @@ def test_both_sides_report_a_collect_and_update_split_that_fits_in_the_run(bench
 
 
 def test_the_full_benchmark_names_only_methods_the_update_benchmark_knows():
-    import bench
-    import bench_update
+    from agents.bench import suite as bench
+    from agents.bench import update as bench_update
     assert set(bench.UPDATE_METHODS) <= set(bench_update.ALL_METHODS)
 
 
@@ -44,7 +44,7 @@ def test_vanilla_side_starts_from_our_parameters(bench):
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum
-    overrides = ["agent=ppo", "method=adam", "agent.n_envs=2"]
+    overrides = ["agent=ppo", "method=adam", "agent.n_envs=2", "agent.batch_size=256"]
     cfg = bench.load_config(*overrides, "env=breakout")
     vanilla = bench.vanilla_model(cfg["agent"], bench.vanilla_env("breakout", 2, 0), 1000, 0, "cpu")
     env = GymnasiumVecEnv(make_curriculum(cfg["env"], 2, 0))

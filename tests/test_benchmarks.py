@@ -7,7 +7,7 @@ TINY_PPO = ["env=breakout", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_s
 
 
 def test_a_whole_run_reports_its_own_steps_per_second_and_a_failed_one_says_why():
-    import bench_paths
+    from agents.bench import paths as bench_paths
     assert bench_paths.run(bench_paths.ROOT, TINY_PPO) > 0
     with pytest.raises(RuntimeError, match=r"env\.backend='jax'"):
         bench_paths.run(bench_paths.ROOT, [*TINY_PPO, "env.backend=jax"])
@@ -16,7 +16,7 @@ def test_a_whole_run_reports_its_own_steps_per_second_and_a_failed_one_says_why(
 
 
 def test_every_env_side_steps_the_game_it_has():
-    import bench_envs
+    from agents.bench import env_speed as bench_envs
     r = bench_envs.measure("space_invaders", 8, 400, 1, bench_envs.SIDES)
     assert set(r) == set(bench_envs.SIDES) and all(v > 0 for v in r.values())
     assert set(bench_envs.measure("asterix", 8, 400, 1, ("torch", "numpy"))) == {"torch"}  # no numpy kernel
@@ -25,7 +25,7 @@ def test_every_env_side_steps_the_game_it_has():
 
 
 def test_dqn_settings_are_compared_on_the_same_seeds():
-    import bench_agents
+    from agents.bench import versus_sb3 as bench_agents
     settings = {"cadence": ["agent.n_envs=1"], "vectorized": ["agent.n_envs=8", "agent.replay_ratio=0.125"]}
     curves = bench_agents.settings_learning(settings, [0], 600, common=["agent=dqn", "method=adam",
                                                                          "agent.learning_starts=100"])

@@ -63,18 +63,19 @@ def test_order_random_is_seeded_and_a_permutation():
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(tasks=[]), "env.tasks is empty"),
-    (dict(tasks=["pong"]), "unknown MinAtar game 'pong'; valid games: asterix, breakout"),
-    (dict(steps_per_task=0), "steps_per_task=0 must be > 0"),
-    (dict(cycles=0), "cycles=0 must be >= 1"),
-    (dict(order="shuffled"), "order='shuffled'; valid choices: fixed, random"),
-    (dict(kind="procgen"), "unknown env.kind 'procgen'; valid choices: minatar"),
-    (dict(vectorization="ray"), "env.vectorization='ray'; valid choices: batched, subproc"),
-    (dict(colour="red"), "unknown key env.colour"),
+    (dict(tasks=[]), "env.tasks=[]: the curriculum needs at least one task"),
+    (dict(tasks=["pong"]), "env.tasks[0].game='pong': unknown minatar game; valid games: asterix, breakout"),
+    (dict(steps_per_task=0), "env.steps_per_task=0: must be >= 1"),
+    (dict(cycles=0), "env.cycles=0: must be >= 1"),
+    (dict(order="shuffled"), "env.order='shuffled': valid choices: fixed, random"),
+    (dict(kind="procgen"), "env.kind='procgen': valid choices: minatar, ale, classic"),
+    (dict(vectorization="ray"), "env.vectorization='ray': valid choices: batched, subproc"),
+    (dict(colour="red"), "env.colour='red': unknown key"),
 ])
 def test_bad_curriculum_specs_fail_clearly(bad, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError) as err:
         make_curriculum(spec(**bad), num_envs=2)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("game", ["breakout", "space_invaders", "seaquest"])

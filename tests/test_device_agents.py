@@ -178,11 +178,11 @@ def test_a_planted_nan_is_caught_by_the_deferred_guard_with_its_update():
 @pytest.mark.parametrize("overrides, message", [
     (["env.backend=jax"], "env.backend='jax': valid choices: torch, minatar"),
     (["env.vectorization=subproc"], "env.vectorization='subproc': runs numpy envs in worker processes"),
-    (["env=cartpole_dynamics", "+env.backend=torch"], "env.backend='torch': is for kind minatar"),
+    (["env=cartpole_dynamics", "+env.backend=torch"], "env.backend='torch': unknown key; valid keys of env: name"),
     (["agent=dqn", "agent.buffer_size=20000000000"], "agent.buffer_size=20000000000: the replay buffer needs"),
     (["agent.n_envs=200000", "agent.n_steps=4096", "agent.batch_size=64"], "agent.n_envs=200000: the rollout buffer"),
     (["agent=dqn", "agent.n_envs=64", "agent.replay_ratio=0.3"], "agent.replay_ratio=0.3: "),
-    (["agent=dqn", "agent.optimize_memory_usage=true"], "agent.optimize_memory_usage=True: is not offered"),
+    (["agent=dqn", "agent.optimize_memory_usage=true"], "agent.optimize_memory_usage=True: valid choices: False"),
 ])
 def test_bad_device_path_input_is_one_line_before_anything_is_written(train, tmp_path, overrides, message):
     run_dir = tmp_path / "run"

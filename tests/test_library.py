@@ -305,12 +305,11 @@ def _table_value(doc: str, method: str) -> tuple[float, float]:
                                         ("wasserstein", P.WassersteinAdam)])
 def test_methods_doc_states_the_class_and_config_defaults(method, cls):
     import inspect
-
-    import yaml
     doc = (ROOT / "docs" / "methods.md").read_text()
     cls_value, conf_value = _table_value(doc, method)
+    from agents.config.cli import compose_checked
     assert inspect.signature(cls).parameters["coef"].default == cls_value
-    assert yaml.safe_load((ROOT / "conf" / "method" / f"{method}.yaml").read_text())["coef"] == conf_value
+    assert compose_checked(ROOT / "conf", "config", [f"method={method}"])["method"]["coef"] == conf_value
 
 
 def test_readme_sb3_snippet_keeps_sb3_eps_and_does_not_share_groups():

@@ -150,7 +150,7 @@ def test_the_dohare_ppo_preset_composes_and_builds(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from agents.run.runner import prepare
+    from agents.training.runner import prepare
     from envs import make_curriculum
     conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
@@ -219,7 +219,7 @@ def test_agents_build_the_authors_groupsort_bias_free_mlp(tmp_path, agent):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from agents.run.runner import prepare
+    from agents.training.runner import prepare
     from envs import make_curriculum
     conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
     network = "{type: mlp, hidden: [64, 64, 64, 64], activation: groupsort, bias: false}"

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from agents.run.checkpoint import checkpoint_paths, digest_path
 from agents.run.logs import read_csv
-from agents.run.runner import prepare, run
 from agents.run.status import RunStateError, read_status
+from agents.training.runner import prepare, run
 from envs import make_curriculum
 
 ROOT = Path(__file__).resolve().parents[1]

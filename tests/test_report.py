@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from agents.report import build_report
-from agents.report.aggregate import iqm_with_ci
+from agents.reporting import build_report
+from agents.reporting.aggregate import iqm_with_ci
 from agents.run.logs import read_csv
 from agents.run.summary import window_auc, window_means
 
@@ -155,8 +155,8 @@ def _single_game_run(root: Path, agent: str, game: str, seed: int, returns: list
 
 
 def test_sanity_table_averages_the_last_episodes_over_seeds_next_to_the_reference(tmp_path):
-    from agents.report.runs import find_runs, load_run
-    from agents.report.sanity import REFERENCES, markdown, sanity_rows
+    from agents.reporting.runs import find_runs, load_run
+    from agents.reporting.sanity import REFERENCES, markdown, sanity_rows
     _single_game_run(tmp_path, "dqn", "breakout", 0, [100.0] * 5 + [2.0] * 100)  # the first 5 fall out
     _single_game_run(tmp_path, "dqn", "breakout", 1, [4.0, 6.0])
     _single_game_run(tmp_path, "ppo", "seaquest", 0, [1.0])
@@ -185,8 +185,8 @@ def test_visit_table_averages_only_the_seeds_that_met_the_task(tmp_path):
 
 
 def test_sanity_rows_keep_budgets_apart(tmp_path):
-    from agents.report.runs import find_runs, load_run
-    from agents.report.sanity import sanity_rows
+    from agents.reporting.runs import find_runs, load_run
+    from agents.reporting.sanity import sanity_rows
     _single_game_run(tmp_path, "ppo", "breakout", 0, [1.0])
     longer = _single_game_run(tmp_path / "long", "ppo", "breakout", 0, [5.0])
     (longer / "status.json").write_text('{"status": "completed", "step": 90000}')
@@ -204,8 +204,8 @@ def _episodes(visit: int, task: str, steps, ret: float) -> list[dict[str, str]]:
 
 
 def test_learning_curve_bins_follow_the_visits_and_a_curve_breaks_at_each_switch():
-    from agents.report.plots import _binned, _visit_edges, visit_segments
-    from agents.report.runs import RunData
+    from agents.reporting.plots import _binned, _visit_edges, visit_segments
+    from agents.reporting.runs import RunData
 
     # visit 0 is short (300k): equal-width bins over 1M steps would straddle the switch at 300k
     visits = [_visit(0, "freeway", 0, 300_000), _visit(1, "breakout", 300_000, 700_000)]
@@ -228,8 +228,8 @@ def test_learning_curve_bins_follow_the_visits_and_a_curve_breaks_at_each_switch
 
 
 def test_learning_curves_align_seeds_by_task_visit_when_the_order_differs(tmp_path):
-    from agents.report.plots import _same_task_order, learning_curves, task_visit_curve
-    from agents.report.runs import RunData
+    from agents.reporting.plots import _same_task_order, learning_curves, task_visit_curve
+    from agents.reporting.runs import RunData
 
     def run(seed: int, order: list[str], returns: dict[str, list[float]]) -> RunData:
         visits, episodes, seen = [], [], dict.fromkeys(order, 0)

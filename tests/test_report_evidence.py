@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from agents.report import build_report
-from agents.report.compact import compact_run, compact_runs
+from agents.reporting import build_report
+from agents.reporting.compact import compact_run
+from agents.reporting.export import compact_runs
 from agents.run.logs import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def test_per_cycle_iqm_probability_of_improvement_and_tables_match_hand_computat
 def test_the_committed_sweep_logs_rebuild_their_report(tmp_path):
     """docs/results/adamo_2m holds the compact logs of the issue-28 sweep: each ≤ 1 MB, finished, with its commit;
     the report rebuilt from them gives each run's visits exactly as committed."""
-    committed = ROOT / "docs" / "results" / "adamo_2m" / "runs"
+    committed = ROOT / "docs" / "results" / "adamo_2m" / "logs"
     runs = sorted(p for p in committed.iterdir() if (p / "config.yaml").exists()) if committed.exists() else []
     if not runs:
         pytest.skip("no committed run yet")
@@ -145,7 +146,7 @@ def test_the_committed_sweep_logs_rebuild_their_report(tmp_path):
 
 
 def test_the_bootstrap_intervals_are_reproducible_and_leave_numpys_global_generator_alone():
-    from agents.report.aggregate import iqm_with_ci, probability_of_improvement
+    from agents.reporting.aggregate import iqm_with_ci, probability_of_improvement
     scores = {"a": np.random.default_rng(0).random((3, 2)), "b": np.random.default_rng(1).random((3, 2))}
     np.random.seed(7)
     before = np.random.get_state()[1].copy()

@@ -32,8 +32,8 @@ def _agent(name: str):
     from agents.methods import build_method
     from envs import make_curriculum
     env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 2, 0))
-    cfg = {"name": name, "n_envs": 2, "learning_rate": 1e-3, "batch_size": 16, "n_steps": 16, "n_epochs": 1,
-           "learning_starts": 0, "buffer_size": 100}
+    cfg = {"name": name, "n_envs": 2, "learning_rate": 1e-3, "batch_size": 16,
+           **({"n_steps": 16, "n_epochs": 1} if name == "ppo" else {"learning_starts": 0, "buffer_size": 100})}
     method = build_method({"name": "adam", "optimizer": "adam"})
     return make_agent(cfg, env, method, 1000, seed=0, device="cpu")
 
@@ -60,8 +60,12 @@ def test_agents_get_the_fused_adam_kernel_unless_told_not_to(agent):
     from agents.methods import build_method
     model = _agent(agent)
     assert all(g["fused"] for g in model.policy.optimizer.param_groups)
+    from agents.algorithms.settings import DQNConfig, PPOConfig
     method = build_method({"name": "adam", "optimizer": "adam"})
-    assert "fused" not in _optimizer_kwargs({"fused_optimizer": False}, method)
+    config = {"ppo": PPOConfig, "dqn": DQNConfig}[agent]
+    assert "fused" not in _optimizer_kwargs(config(fused_optimizer=False), method)
+    assert _optimizer_kwargs(config(), build_method({"name": "adam", "optimizer": "adam", "fused": False}))[
+        "fused"] is False  # an explicit false stays false
 
 
 def test_fused_and_for_loop_adam_agree_to_float_rounding():
@@ -127,7 +131,7 @@ def _minatar_torso():
 
 def _paper_torso(net, obs):
     """The MinAtar paper's order written plainly with ``net``'s modules: the benchmark's vanilla network."""
-    from bench_update import paper_order_forward
+    from agents.bench.update import paper_order_forward
     return paper_order_forward(net, obs)
 
 

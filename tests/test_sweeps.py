@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from agents.report import build_report
+from agents.reporting import build_report
 from agents.run.logs import read_csv
 from agents.run.status import read_status
 
@@ -65,7 +65,7 @@ def test_every_protocol_preset_composes_and_runs(train, tmp_path, preset):
     cfg = OmegaConf.load(tmp_path / "config.yaml")
     sweep = OmegaConf.load(ROOT / "conf" / "experiment" / f"{preset}.yaml").hydra.sweeper.params
     if preset.startswith("sanity_"):  # one agent on every MinAtar game alone, compared by scripts/sanity.py
-        from agents.report.sanity import GAMES
+        from agents.reporting.sanity import GAMES
         assert str(sweep.env).split(",") == list(GAMES) and cfg.method.name == "adam"
         return
     assert cfg.method.name in str(sweep.method).split(",")

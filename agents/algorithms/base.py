@@ -11,7 +11,35 @@ from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
 
 
 class PlasticAlgorithm:
-    """Mixin for SB3 algorithms whose env is a :class:`GymnasiumVecEnv` handing tensors on the agent's device."""
+    """Mixin for SB3 algorithms whose env is a :class:`GymnasiumVecEnv` handing tensors on the agent's device.
+
+    **The algorithm's state** (what a checkpoint must hold besides the policy, the optimizer and the buffers): the
+    SB3 counters and the last observations, listed in :attr:`STATE_FIELDS` per algorithm and read and written only
+    through :meth:`algorithm_state` / :meth:`load_algorithm_state`, which fail loudly on a missing field — SB3 is
+    pinned to the tested minor version (pyproject.toml), and a field renamed upstream is an error, not a silently
+    inexact resume.
+    """
+
+    STATE_FIELDS: tuple[str, ...] = ("num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining",
+                                     "_last_obs", "_last_episode_starts", "_last_original_obs", "ep_info_buffer",
+                                     "ep_success_buffer")
+
+    def algorithm_state(self) -> dict[str, Any]:
+        """The fields of :attr:`STATE_FIELDS` (an ``AttributeError`` naming the field if SB3 lacks one)."""
+        missing = [f for f in self.STATE_FIELDS if not hasattr(self, f)]
+        if missing:
+            raise AttributeError(f"{type(self).__name__} has no {', '.join(missing)}: the algorithm's state cannot be "
+                                 "saved (a Stable-Baselines3 outside the tested range? see pyproject.toml)")
+        return {f: getattr(self, f) for f in self.STATE_FIELDS}
+
+    def load_algorithm_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`algorithm_state`'s fields; a checkpoint without one of them is refused (``KeyError``)."""
+        missing = [f for f in self.STATE_FIELDS if f not in state]
+        if missing:
+            raise KeyError(f"the checkpoint holds no {', '.join(missing)} for {type(self).__name__}: it was written "
+                           "by another version")
+        for f in self.STATE_FIELDS:
+            setattr(self, f, state[f])
 
     policy: Any
     policy_kwargs: dict[str, Any]

@@ -36,8 +36,11 @@ class DQN(PlasticAlgorithm, sb3.DQN):
     :param double_q: False is SB3's DQN update exactly (tested parameter for parameter).
     """
 
+    STATE_FIELDS = (*PlasticAlgorithm.STATE_FIELDS, "exploration_rate", "_n_calls", "_last_loss")
+
     def __init__(self, *args: Any, double_q: bool = False, **kwargs: Any):
         self.double_q = double_q
+        self._last_loss: Tensor | None = None  # the last update's loss, read when a log row is written
         kwargs.setdefault("replay_buffer_class", DeviceReplayBuffer)
         super().__init__(*args, **kwargs)
 
@@ -111,7 +114,7 @@ class DQN(PlasticAlgorithm, sb3.DQN):
     def record_pending(self) -> None:
         """Record the last ``train()``'s mean loss (SB3 logs it at every call; reading it there would make every
         update on a GPU wait for the host)."""
-        if getattr(self, "_last_loss", None) is not None:
+        if self._last_loss is not None:
             self.logger.record("train/loss", float(self._last_loss))
 
     def sync_target(self) -> None:

@@ -5,7 +5,7 @@
     from agents import report; r = report(["multirun/2026-…"], out="reports/demo"); r.aggregate
 
 Writes summary.md, visits.csv, aggregate.csv, improvement.csv and PNG plots into ``out``
-(agents/report/__init__.py); ``export`` first copies each finished run's compact logs (agents/report/compact.py:
+(agents/reporting/__init__.py); ``export`` first copies each finished run's compact logs (agents/reporting/compact.py:
 small enough to commit) into a folder and reports on that folder; ``wandb`` also uploads the plots and tables as a
 W&B run (``job_type=report``) in the sweep's W&B group.
 """
@@ -48,11 +48,11 @@ def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/l
     """
     import pandas as pd
 
-    from agents.report import build_report
+    from agents.reporting import build_report
     paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
     if export is not None:
-        from agents.report.compact import compact_runs
-        from agents.report.runs import find_runs
+        from agents.reporting.export import compact_runs
+        from agents.reporting.runs import find_runs
         for path in paths:
             find_runs([path])  # a missing directory is refused before anything is copied
         for path in paths:

@@ -36,10 +36,9 @@ from agents.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agents.run.runner import EnvFactory
+    from agents.training.runner import EnvFactory
 
 TASK_NAME = "train"  # Hydra's job name: the log file is train.log, as for scripts/train.py
-LOGS = ("metrics", "episodes", "tasks", "eval", "plasticity")
 
 
 def _default_make_env() -> EnvFactory:
@@ -52,11 +51,11 @@ def run_config(cfg: DictConfig, make_env: EnvFactory | None = None) -> tuple[Pat
     from hydra.core.hydra_config import HydraConfig
 
     from agents.app.objective import plasticity_score
-    from agents.config.validation import command_line_over_arms
-    from agents.run.runner import run
+    from agents.config.validation import effective_config
+    from agents.training.runner import run
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    plain = command_line_over_arms(OmegaConf.to_container(cfg, resolve=True), overrides)
-    run_dir = run(plain, make_env=make_env or _default_make_env())
+    run_dir = run(effective_config(OmegaConf.to_container(cfg, resolve=True), overrides),
+                  make_env=make_env or _default_make_env())
     return run_dir, plasticity_score(run_dir)
 
 
@@ -76,6 +75,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
 
     from agents.app.paths import config_dir
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("--help", "-h") for a in argv):  # ours: the groups and keys a user sets (--hydra-help: Hydra's)
+        from agents.app.help import help_text
+        print(help_text(config_dir()))
+        return
     try:
         conf = config_dir()
         check_cli(argv, conf)
@@ -103,10 +106,9 @@ class TrainResult:
         """One of the run's CSV logs (``metrics``, ``episodes``, ``tasks``, ``eval``, ``plasticity``)."""
         import pandas as pd
 
+        from agents.run.layout import RunDir
         from agents.run.logs import read_csv
-        if log not in LOGS:
-            raise ValueError(f"unknown log {log!r}; valid choices: {', '.join(LOGS)}")
-        return _numeric(pd.DataFrame(read_csv(self.run_dir / f"{log}.csv")))
+        return _numeric(pd.DataFrame(read_csv(RunDir(self.run_dir).log(log))))
 
 
 def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,15 +128,16 @@ def load_run(run_dir: str | Path) -> TrainResult:
     import pandas as pd
 
     from agents.app.objective import plasticity_score
+    from agents.run.layout import RunDir
     from agents.run.status import read_status
     from agents.run.summary import summarize
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    if not RunDir(run_dir).config.is_file():
         raise ValueError(f"no run directory at {run_dir} (it holds no config.yaml)")
     status = read_status(run_dir)
     visits = pd.DataFrame([asdict(v) for v in summarize(run_dir)])
     return TrainResult(run_dir, status and status["status"], visits, plasticity_score(run_dir),
-                       OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")))
+                       OmegaConf.to_container(OmegaConf.load(RunDir(run_dir).config)))
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,7 @@ def sweep(overrides: Sequence[str] = (), *, make_env: EnvFactory | None = None,
 
 def load_sweep(sweep_dir: str | Path) -> SweepResult:
     """A :class:`SweepResult` for an existing sweep directory."""
-    from agents.report.runs import find_runs
+    from agents.reporting.runs import find_runs
     sweep_dir = Path(sweep_dir)
     best_file = sweep_dir / "optimization_results.yaml"
     best = OmegaConf.to_container(OmegaConf.load(best_file)) if best_file.exists() else None

@@ -27,6 +27,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from agents.algorithms.vec_env import GymnasiumVecEnv
+from agents.callbacks.settings import EvalConfig
+from agents.run.layout import RunDir
 from agents.run.logs import CSVLog
 from agents.tasks import TaskInfo
 
@@ -64,21 +66,20 @@ def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int
 class EvalCallback(BaseCallback):
     """Periodic evaluation on every task; call :meth:`run` from a task-switch handler too."""
 
-    def __init__(self, run_dir: str | Path, make_envs: Callable[[int], Sequence[tuple[int, str, VectorEnv]]], *,
-                 num_envs: int = 8, every: int = 250_000, episodes: int = 8, max_steps: int = 2000,
-                 deterministic: bool = False, seed: int = 0):
+    def __init__(self, run_dir: str | Path, make_envs: Callable[[int], Sequence[tuple[int, str, VectorEnv]]],
+                 config: EvalConfig | None = None, seed: int = 0):
         super().__init__()
+        config = config or EvalConfig()
         self.run_dir = Path(run_dir)
         self.make_envs = make_envs
-        self.num_envs = int(num_envs)
-        self.every, self.episodes, self.max_steps = int(every), int(episodes), int(max_steps)
-        self.deterministic, self.seed = bool(deterministic), int(seed)
+        self.num_envs, self.every, self.episodes = config.num_envs, config.every, config.episodes
+        self.max_steps, self.deterministic, self.seed = config.max_steps, config.deterministic, int(seed)
         self._last = 0
         self._log: CSVLog | None = None
         self._current = TaskInfo(0, 0, "task", 0)
 
     def _on_training_start(self) -> None:
-        self._log = CSVLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
+        self._log = CSVLog(RunDir(self.run_dir).log("eval"), EVAL_COLUMNS)
         self._last = self.num_timesteps
         resume = getattr(self, "_resume", None)
         if resume is not None:

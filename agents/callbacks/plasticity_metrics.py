@@ -22,6 +22,8 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from agents.algorithms.buffers import torch_dtype
 from agents.algorithms.vec_env import unwrap
+from agents.callbacks.settings import MetricsConfig
+from agents.run.layout import RunDir
 from agents.run.logs import CSVLog
 from agents.tasks import TaskInfo
 from plasticity.metrics import MetricSuite, churn, gradient_norms, update_size
@@ -31,14 +33,13 @@ PLASTICITY_COLUMNS = ("step", "task_visit", "task_name", "when", "metric", "valu
 
 
 class PlasticityMetrics(BaseCallback):
-    def __init__(self, run_dir: str | Path, *, every: int = 50_000, probe_size: int = 256,
-                 expensive_at_switch: bool = True, expensive_every: int = 0, seed: int = 0,
-                 **suite_options: Any):
+    def __init__(self, run_dir: str | Path, config: MetricsConfig | None = None, seed: int = 0):
         super().__init__()
+        config = config or MetricsConfig()
         self.run_dir = Path(run_dir)
-        self.every, self.probe_size = int(every), int(probe_size)
-        self.expensive_at_switch, self.expensive_every = bool(expensive_at_switch), int(expensive_every)
-        self.suite_options = suite_options
+        self.every, self.probe_size = config.every, config.probe_size
+        self.expensive_at_switch, self.expensive_every = config.expensive_at_switch, config.expensive_every
+        self.suite_options = config.suite_options()
         self._rng = np.random.default_rng(seed)
         self._pending = False
         self._captured: dict[str, Any] = {}
@@ -52,7 +53,7 @@ class PlasticityMetrics(BaseCallback):
         space = self.model.observation_space
         self.buffer = torch.zeros((self.probe_size, *space.shape), dtype=torch_dtype(space), device=self.model.device)
         self.filled = self.cursor = 0
-        self.log = CSVLog(self.run_dir / "plasticity.csv", PLASTICITY_COLUMNS)
+        self.log = CSVLog(RunDir(self.run_dir).log("plasticity"), PLASTICITY_COLUMNS)
         self.env = unwrap(self.model.get_env())
         self._handles = [policy.optimizer.register_step_pre_hook(self._before_step),
                          policy.optimizer.register_step_post_hook(self._after_step)]

@@ -8,7 +8,6 @@ step — so a run on the GPU does not wait for the host.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
 from agents.run.console import Console
+from agents.run.layout import RunDir
 from agents.run.logs import EPISODE_COLUMNS, TASK_COLUMNS, CSVLog
-from agents.tasks import TaskInfo
-
-SwitchHandler = Callable[[TaskInfo, TaskInfo, int], None]
+from agents.tasks import TaskInfo, TaskSwitch
 
 
 class RunLogger(BaseCallback):
@@ -27,19 +25,19 @@ class RunLogger(BaseCallback):
 
     A metrics row is dumped when ``log_every`` env steps have passed (checked at rollout starts, i.e. right
     after a training phase, so rows carry the latest losses), at every task switch (so no row mixes two
-    tasks) and at the end. Switch handlers (``on_switch``) run right after the step that switched.
+    tasks) and at the end. The switch's handlers (``switch``, :class:`agents.tasks.TaskSwitch`) run right after the
+    step that switched, once its row and the new visit are written.
 
     ``sps`` is measured between rollout starts, so every window holds whole collect + train cycles; a switch
     row (cut mid-rollout) repeats the latest such measurement instead of a biased partial one.
     """
 
-    def __init__(self, run_dir: str | Path, log_every: int, console: Console,
-                 on_switch: list[SwitchHandler] | None = None):
+    def __init__(self, run_dir: str | Path, log_every: int, console: Console, switch: TaskSwitch | None = None):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.log_every = log_every
         self.console = console
-        self.on_switch = list(on_switch or [])
+        self.switch = switch if switch is not None else TaskSwitch()
         self._returns: list[float] = []
         self._lengths: list[int] = []
 
@@ -48,8 +46,8 @@ class RunLogger(BaseCallback):
         if not isinstance(env, GymnasiumVecEnv):
             raise TypeError(f"RunLogger needs a GymnasiumVecEnv, got {type(env).__name__}")
         self.env = env
-        self.episodes = CSVLog(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
-        self.tasks = CSVLog(self.run_dir / "tasks.csv", TASK_COLUMNS)
+        self.episodes = CSVLog(RunDir(self.run_dir).log("episodes"), EPISODE_COLUMNS)
+        self.tasks = CSVLog(RunDir(self.run_dir).log("tasks"), TASK_COLUMNS)
         self._start_time = self._sps_time = time.time()
         self._last_step = self._sps_step = self.num_timesteps
         self._sps: float | None = None
@@ -97,8 +95,7 @@ class RunLogger(BaseCallback):
             self._record_visit(new)
             self.console.message(f"task switch at step {self.num_timesteps:,}: {old.name} -> {new.name} "
                                  f"(visit {new.visit}, cycle {new.cycle})")
-            for handler in self.on_switch:
-                handler(old, new, self.num_timesteps)
+            self.switch(old, new, self.num_timesteps)
         elif len(self.env.episodes) >= self.FLUSH_EVERY:
             self._record_episodes()
         return True

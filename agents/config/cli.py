@@ -1,8 +1,9 @@
-"""Check a ``scripts/train.py`` command line before Hydra runs it (and before anything heavy is imported).
+"""Check a ``scripts/train.py`` command line before Hydra runs it.
 
-Every value of every swept override is composed once (the other sweeps at their first value) and validated
-with :func:`agents.validation.validate`; Hydra's own composition errors (an unknown group option, an unknown
-key) become the same kind of one-line :class:`~agents.errors.ConfigError`. Nothing is written.
+Every value of every swept override is composed once (the other sweeps at their first value) and turned into its
+effective config (:func:`agents.config.validation.effective_config`: typed and checked); Hydra's own composition
+errors (an unknown group option, an unknown key) become the same kind of one-line
+:class:`~agents.errors.ConfigError`. Nothing is written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import OmegaConf
 
-from agents.config.validation import command_line_over_arms, load_stored_config, validate, with_arm
+from agents.config.store import register
+from agents.config.validation import effective_config
 from agents.errors import ConfigError
 
 GROUPS = ("agent", "env", "method", "experiment", "logger")
@@ -29,12 +31,6 @@ SKIP_FLAGS = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--
 
 def _options(conf: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (conf / group).glob("*.yaml"))
-
-
-def _as_arg(key: str, value: object) -> str:
-    if isinstance(value, str):
-        return f"{key}={value}"
-    return f"{key}={OmegaConf.to_yaml(OmegaConf.create({'v': value}))[3:].strip()}"
 
 
 def combinations(args: Sequence[str], config_sweeps: dict[str, str] | None = None) -> list[list[str]]:
@@ -136,6 +132,8 @@ def _method_config(conf: Path, config_name: str, method: str) -> dict:
 
 
 def compose_checked(conf: Path, config_name: str, overrides: list[str]) -> dict:
+    """The composed config of ``overrides`` as plain data; a composition error is one line."""
+    register()
     for o in overrides:  # group options first: Hydra's message for these is several lines long
         key, _, value = o.partition("=")
         if key in GROUPS and value not in _options(conf, key):
@@ -152,6 +150,11 @@ def compose_checked(conf: Path, config_name: str, overrides: list[str]) -> dict:
 
 def _composition_error(conf: Path, config_name: str, overrides: list[str], err: Exception) -> ConfigError:
     text = f"{err} {err.__cause__ or ''}"
+    if "An item is already at" in text:  # +key=value on a key the schema already has
+        for o in overrides:
+            key, _, value = o.partition("=")
+            if key.startswith("+") and not key.startswith("++") and f"'{key[1:]}'" in text:
+                return ConfigError(key[1:], value, f"the key exists already: set it without '+' ({key[1:]}={value})")
     for o in overrides:
         key, _, value = o.lstrip("+~").partition("=")
         parent = key.rpartition(".")[0]
@@ -204,6 +207,7 @@ def _refuse_sweeps(args: Sequence[str]) -> None:
 
 def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> None:
     """Raise :class:`ConfigError` if any run of the command would get a bad config."""
+    register()
     conf = Path(conf).resolve()  # Hydra's initialize_config_dir takes absolute paths only
     if not (conf / f"{config_name}.yaml").is_file():
         raise ConfigError("config_dir", str(conf), f"must be a directory holding {config_name}.yaml (and agent/, "
@@ -219,11 +223,8 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
         _check_search(conf, config_name, args)
     combos = combinations(args, sweeps)
     for combo in combos:
-        cfg = command_line_over_arms(compose_checked(conf, config_name, combo), combo)
-        validate(cfg, method_options=_options(conf, "method"))
-        check_unit_layers(with_arm(cfg))
-        if cfg.get("resume"):
-            load_stored_config(Path(cfg["resume"]))
+        cfg = effective_config(compose_checked(conf, config_name, combo), combo, _options(conf, "method"))
+        check_unit_layers(cfg)
     hydra_dirs = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
     for key, path in _output_dirs(conf, config_name, [*combos[0], *hydra_dirs], multirun):
         problem = unwritable(Path(path))
@@ -231,21 +232,20 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
             raise ConfigError(key, path, f"cannot hold a run: {problem}")
 
 
-def check_unit_layers(cfg: dict[str, Any]) -> None:
+def check_unit_layers(cfg: Any) -> None:
     """``method.units.layers`` names hidden layers of the agent's network: known only once the network exists, so
     the policy is built here (on the CPU, one env, nothing written) when the config names layers."""
-    units = (cfg.get("method") or {}).get("units") or {}
-    if units.get("layers") is None:
+    if (cfg.method.units or {}).get("layers") is None:
         return
     from agents.algorithms.factory import make_policy
     from agents.algorithms.vec_env import GymnasiumVecEnv
     from agents.methods import build_method
     from envs import make_curriculum
     from plasticity.units.base import UnknownLayerError
-    env = GymnasiumVecEnv(make_curriculum(cfg["env"], 1, int(cfg["seed"]), "cpu"))
+    env = GymnasiumVecEnv(make_curriculum(cfg.env, 1, cfg.seed, "cpu"))
     try:
-        method = build_method(cfg["method"])
-        method.attach_to(make_policy(cfg["agent"], env, method), int(cfg["seed"]))
+        method = build_method(cfg.method)
+        method.attach_to(make_policy(cfg.agent, env, method), cfg.seed)
     except UnknownLayerError as err:
         raise ConfigError("method.units.layers", err.layers, f"{err.unknown!r} is not a hidden layer of this "
                           f"agent's network; valid choices: {', '.join(err.valid)}") from None

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gymnasium as gym
 import numpy as np
 import torch as th
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
+from agents.policies.settings import NetworkConfig
 from plasticity import GroupSort
 
 
@@ -77,11 +80,11 @@ def minatar_policy_kwargs(features_dim: int = 128, filters: int = 16) -> dict:
     )
 
 
-NETWORKS = ("auto", "minatar", "nature", "mlp")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "groupsort": GroupSort}  # MLP activations (agent.network)
 
 
 def network_type(observation_space: gym.spaces.Space) -> str:
+    """The network ``auto`` picks for an observation space."""
     shape = observation_space.shape or ()
     if len(shape) == 3 and shape[0] == shape[1] == 10:
         return "minatar"
@@ -89,28 +92,20 @@ def network_type(observation_space: gym.spaces.Space) -> str:
         return "nature"
     if len(shape) == 1:
         return "mlp"
-    raise ValueError(f"no default network for observations of shape {shape}; set agent.network.type to one of "
-                     f"{', '.join(NETWORKS[1:])}")
+    raise ValueError(f"no default network for observations of shape {shape}; set agent.network.type to minatar, "
+                     "nature or mlp")
 
 
-def policy_kwargs_for(observation_space: gym.spaces.Space, network: dict | None = None) -> dict:
-    """SB3 ``policy_kwargs`` (features extractor and ``net_arch``) for ``agent.network``."""
-    network = dict(network or {})
-    kind = network.get("type", "auto")
-    if kind not in NETWORKS:
-        raise ValueError(f"agent.network.type={kind!r}; valid choices: {', '.join(NETWORKS)}")
-    if kind == "auto":
-        kind = network_type(observation_space)
-    activation, bias = network.get("activation", "relu"), bool(network.get("bias", True))
-    if kind != "mlp" and (activation != "relu" or not bias):
+def policy_kwargs_for(observation_space: gym.spaces.Space, network: NetworkConfig | Mapping | None = None) -> dict:
+    """SB3 ``policy_kwargs`` (features extractor and ``net_arch``) for ``agent.network`` (checked by its schema)."""
+    net = network if isinstance(network, NetworkConfig) else NetworkConfig.model_validate(dict(network or {}))
+    kind = network_type(observation_space) if net.type == "auto" else net.type
+    if kind != "mlp" and (net.activation != "relu" or not net.bias):
         raise ValueError(f"agent.network.activation/bias apply to type=mlp networks, not {kind!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"agent.network.activation={activation!r}; valid choices: {', '.join(ACTIVATIONS)}")
     if kind == "minatar":
-        return minatar_policy_kwargs(int(network.get("features_dim", 128)), int(network.get("filters", 16)))
+        return minatar_policy_kwargs(net.features_dim, net.filters)
     if kind == "nature":
         return dict(features_extractor_class=NatureCNN, features_extractor_kwargs=dict(features_dim=512),
                     net_arch=[])
-    hidden = [int(h) for h in network.get("hidden", (64, 64))]
-    arch = dict(pi=hidden, vf=list(hidden)) if network.get("separate", False) else hidden
-    return dict(net_arch=arch, activation_fn=ACTIVATIONS[activation], bias=bias)
+    arch = dict(pi=list(net.hidden), vf=list(net.hidden)) if net.separate else list(net.hidden)
+    return dict(net_arch=arch, activation_fn=ACTIVATIONS[net.activation], bias=net.bias)

@@ -64,6 +64,13 @@ def _innermost(head: nn.Module) -> nn.Module:
     return head
 
 
+class _NoOptimizer:
+    """Stands in for the optimizer SB3's ``_build`` makes (never used: the policy builds its own right after)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        pass
+
+
 class _PlasticPolicy:
     """Mixin for SB3 policies (see the module docstring)."""
 
@@ -153,6 +160,16 @@ class _PlasticPolicy:
         return type(self)(**self._get_constructor_parameters()).to(self.device)  # type: ignore[attr-defined]
 
     # building ------------------------------------------------------------------------------------------
+    def _build_networks(self, build: Any, lr_schedule: Schedule) -> None:
+        """SB3's ``_build`` (the networks), whose last line builds an optimizer over every parameter: that one is
+        skipped — the optimizer is built once, by :meth:`_rebuild_optimizer`, with the heads in their own group."""
+        cls = self.optimizer_class
+        self.optimizer_class = _NoOptimizer
+        try:
+            build(lr_schedule)
+        finally:
+            self.optimizer_class = cls
+
     def _rebuild_optimizer(self, lr_schedule: Schedule) -> None:
         if not self.bias:  # the AdamO authors' bias-free networks: every Linear layer, heads included
             for module in self.modules():  # type: ignore[attr-defined]
@@ -231,7 +248,7 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
         return torch.cat([self.action_net(latent_pi), self.value_net(latent_vf)], dim=1)
 
     def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)
+        self._build_networks(super()._build, lr_schedule)
         self._rebuild_optimizer(lr_schedule)
 
 
@@ -263,7 +280,7 @@ class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
         return [self, *self.q_net.modules()]  # DQNPolicy.set_training_mode: the online network and its own flag
 
     def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)
+        self._build_networks(super()._build, lr_schedule)
         self._head_name = last_linear_name(self.q_net)
         self._rebuild_optimizer(lr_schedule)
         if self.injections:

@@ -48,11 +48,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-CHECKPOINT_DIR = "checkpoints"
-ALGORITHM_ATTRIBUTES = ("num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining", "_last_obs",
-                        "_last_episode_starts", "_last_original_obs", "exploration_rate", "ep_info_buffer",
-                        "ep_success_buffer", "_n_calls", "_last_loss")
-LOG_FILES = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")
+from agents.run.layout import CHECKPOINTS as CHECKPOINT_DIR
+from agents.run.layout import LOG_FILES
+from agents.run.settings import CheckpointConfig
+
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 STOPPING = {signal.SIGTERM: "preempted", signal.SIGINT: "interrupted"}  # signals that stop the run: its status
 
@@ -81,14 +80,14 @@ def set_rng_state(model: Any, state: dict[str, Any]) -> None:
 
 
 def capture(run: Any, reason: str, replay_buffer: bool = True) -> dict[str, Any]:
-    """Everything needed to continue ``run`` (an ``agents.runner.Run``) exactly."""
+    """Everything needed to continue ``run`` (an ``agents.training.runner.Run``) exactly."""
     model = run.model
     logger = model.logger
     return {
         "version": 1, "step": int(model.num_timesteps), "reason": reason,
         "policy": model.policy.state_dict(), "injections": int(getattr(model.policy, "injections", 0)),
         "optimizer": model.policy.optimizer.state_dict(),
-        "algorithm": {a: getattr(model, a) for a in ALGORITHM_ATTRIBUTES if hasattr(model, a)},
+        "algorithm": model.algorithm_state(),
         "replay_buffer": model.replay_buffer.state_dict()
         if replay_buffer and getattr(model, "replay_buffer", None) is not None else None,
         "unit_method": run.method.unit_method.state_dict() if run.method.unit_method is not None else None,
@@ -206,8 +205,7 @@ def restore(run: Any, path: Path) -> dict[str, Any]:
         model.inject_heads()
     model.policy.load_state_dict(state["policy"])
     model.policy.optimizer.load_state_dict(state["optimizer"])
-    for name, value in state["algorithm"].items():
-        setattr(model, name, value)
+    model.load_algorithm_state(state["algorithm"])
     if state["replay_buffer"] is not None:
         model.replay_buffer.load_state_dict(state["replay_buffer"])
     if hasattr(model, "_create_aliases"):  # DQN: q_net / q_net_target aliases of the policy's modules
@@ -235,12 +233,12 @@ def restore(run: Any, path: Path) -> dict[str, Any]:
 class Checkpointer(BaseCallback):
     """Checkpoints at rollout starts (see the module docstring)."""
 
-    def __init__(self, run: Any, every: int = 500_000, at_switch: bool = True, keep: int = 3,
-                 replay_buffer: bool = True):
+    def __init__(self, run: Any, config: CheckpointConfig | None = None):
         super().__init__()
+        config = config or CheckpointConfig()
         self.run = run
-        self.every, self.at_switch, self.keep = int(every), bool(at_switch), int(keep)
-        self.replay_buffer = replay_buffer
+        self.every, self.at_switch, self.keep = config.every, config.at_switch, config.keep
+        self.replay_buffer = config.replay_buffer
         self._last = 0
         self._switched = False
         self.signal: int | None = None

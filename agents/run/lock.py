@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-LOCK_FILE = ".lock"
+from agents.run.layout import LOCK as LOCK_FILE
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATUS_FILE = "status.json"
+from agents.run.layout import STATUS as STATUS_FILE
 
 
 @functools.cache

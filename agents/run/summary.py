@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.run.console import print_table
+from agents.run.layout import RunDir
 from agents.run.logs import read_csv
 
 SUMMARY_COLUMNS = ("visit", "task", "cycle", "steps", "episodes", "mean return", "final return")
@@ -59,8 +60,8 @@ def window_auc(steps: list[int], returns: list[float], start: int, end: int, win
 def summarize(run_dir: str | os.PathLike, final_step: int | None = None, final_fraction: float = 0.1,
               windows: int = 10) -> list[VisitSummary]:
     run_dir = Path(run_dir)
-    visits = read_csv(run_dir / "tasks.csv")
-    episodes = read_csv(run_dir / "episodes.csv")
+    visits = read_csv(RunDir(run_dir).log("tasks"))
+    episodes = read_csv(RunDir(run_dir).log("episodes"))
     if final_step is None:
         final_step = max((int(e["step"]) for e in episodes), default=0)
     by_visit: dict[str, list[dict[str, str]]] = {}

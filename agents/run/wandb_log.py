@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import first_line
+from agents.run.layout import WANDB_STATE as STATE_FILE
 
-STATE_FILE = "wandb.json"
 MODES = ("online", "offline", "disabled")
 EXTRA_HINT = "pip install 'plasticity-rl[wandb]'"
 STEP_COLUMN = {"metrics": "step", "tasks": "start_step", "eval": "step", "plasticity": "step"}

@@ -105,5 +105,7 @@ class EqualBetasAdam(RegularizedAdam):
 class AdamW(RegularizedAdam):
     """torch's AdamW (decoupled weight decay on every group, 1e-2 by default), with unit-reset support."""
 
+    fixed_options = ("decoupled_weight_decay",)  # always True here: not an option
+
     def __init__(self, params, lr: float = 1e-3, *, weight_decay: float = 1e-2, **adam: Any):
         super().__init__(params, lr, weight_decay=weight_decay, decoupled_weight_decay=True, **adam)

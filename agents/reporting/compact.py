@@ -12,8 +12,9 @@ A compact run directory holds::
                         report re-bins it, exactly where its bins are unions of these)
     plasticity.csv      the network-level metrics (the per-layer rows ``<metric>/<layer>`` are dropped)
 
-Checkpoints, TensorBoard events and the per-episode log stay behind. :func:`compact_runs` exports every finished
-run under a sweep directory and skips those already exported, so it can run after each run finishes.
+Checkpoints, TensorBoard events and the per-episode log stay behind. :func:`agents.reporting.export.compact_runs`
+exports every finished run under a sweep directory and skips those already exported, so it can run after each
+run finishes.
 """
 
 from __future__ import annotations
@@ -23,20 +24,21 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from agents.run import layout
+from agents.run.layout import RunDir
 from agents.run.logs import read_csv
-from agents.run.status import read_status
 from agents.run.summary import VisitSummary, summarize
 
 SUMMARY_FILE = "visit_summary.csv"
 RETURNS_FILE = "returns.csv"
-COPIED = ("config.yaml", "status.json", "tasks.csv", "eval.csv")
+COPIED = (layout.CONFIG, layout.STATUS, "tasks.csv", "eval.csv")
 SUMMARY_FIELDS = ("visit", "task", "cycle", "start_step", "steps", "episodes", "mean_return", "final_return", "auc")
 RETURNS_FIELDS = ("task_visit", "step", "episodes", "mean_return")
 
 
 def is_compact(run_dir: Path) -> bool:
     """A compact copy (its visits come from ``visit_summary.csv``, not from an ``episodes.csv``)."""
-    return (run_dir / SUMMARY_FILE).exists() and not (run_dir / "episodes.csv").exists()
+    return (run_dir / SUMMARY_FILE).exists() and not RunDir(run_dir).log("episodes").exists()
 
 
 def _write(path: Path, fields: Iterable[str], rows: Iterable[dict[str, object]], exact: bool = True) -> None:
@@ -70,7 +72,7 @@ def read_returns(run_dir: Path) -> list[dict[str, str]]:
 
 
 def downsample(episodes: list[dict[str, str]], visits: list[VisitSummary], bins: int) -> list[dict[str, object]]:
-    """Per visit, ``bins`` equal step windows ``(e_i, e_i+1]`` (the report's convention, agents/report/plots.py):
+    """Per visit, ``bins`` equal step windows ``(e_i, e_i+1]`` (the report's convention, agents/reporting/plots.py):
     the count and mean return of the visit's episodes ending in each (an episode counts in its own visit, clamped
     into its windows)."""
     import numpy as np
@@ -98,7 +100,7 @@ def compact_run(run_dir: str | Path, dest: str | Path, bins: int = 40) -> Path:
     :raises ValueError: ``run_dir`` is not a run directory, or ``bins`` < 1 (one line).
     """
     run_dir, dest = Path(run_dir), Path(dest)
-    if not (run_dir / "config.yaml").exists() or not (run_dir / "tasks.csv").exists():
+    if not RunDir(run_dir).config.exists() or not RunDir(run_dir).log("tasks").exists():
         raise ValueError(f"{run_dir}: not a run directory (no config.yaml and tasks.csv)")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins={bins!r}: must be an integer >= 1")
@@ -111,25 +113,9 @@ def compact_run(run_dir: str | Path, dest: str | Path, bins: int = 40) -> Path:
         {"visit": v.visit, "task": v.task, "cycle": v.cycle, "start_step": v.start_step, "steps": v.steps,
          "episodes": v.episodes, "mean_return": v.mean_return, "final_return": v.final_return, "auc": v.auc}
         for v in visits))
-    _write(dest / RETURNS_FILE, RETURNS_FIELDS, downsample(read_csv(run_dir / "episodes.csv"), visits, bins),
+    _write(dest / RETURNS_FILE, RETURNS_FIELDS, downsample(read_csv(RunDir(run_dir).log("episodes")), visits, bins),
            exact=False)
-    metrics = [r for r in read_csv(run_dir / "plasticity.csv") if "/" not in r["metric"]]
+    metrics = [r for r in read_csv(RunDir(run_dir).log("plasticity")) if "/" not in r["metric"]]
     if metrics:
-        _write(dest / "plasticity.csv", list(metrics[0]), metrics)
+        _write(RunDir(dest).log("plasticity"), list(metrics[0]), metrics)
     return dest
-
-
-def compact_runs(sweep: str | Path, dest: str | Path, bins: int = 40) -> list[Path]:
-    """Export every *completed* run under ``sweep`` to ``dest/<its directory name>``, skipping runs whose compact
-    copy already says completed; returns the directories written now. Unfinished runs are never exported (a
-    half-written run must not look complete)."""
-    from agents.report.runs import find_runs
-    written = []
-    for run in find_runs([sweep]):
-        if (read_status(run) or {}).get("status") != "completed":
-            continue
-        target = Path(dest) / run.name
-        if (read_status(target) or {}).get("status") == "completed" and (target / SUMMARY_FILE).exists():
-            continue
-        written.append(compact_run(run, target, bins))
-    return written

@@ -1,7 +1,7 @@
 """Loading run directories and the per-visit table with plasticity ratios.
 
 A run directory is any directory holding ``config.yaml`` and ``tasks.csv`` (what ``scripts/train.py`` writes, or
-its compact copy: :mod:`agents.report.compact`); a Hydra multirun directory is searched recursively. Runs are
+its compact copy: :mod:`agents.reporting.compact`); a Hydra multirun directory is searched recursively. Runs are
 grouped into **curricula** by ``(agent, env)`` and compared by ``method`` over seeds.
 
 **Plasticity ratio** of visit ``k`` (Dohare et al. 2024; Abbas et al. 2023): ``AUC(return on visit k) / AUC(return
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from agents.run.layout import CONFIG, RunDir
 from agents.run.logs import read_csv
 from agents.run.status import read_status
 from agents.run.summary import VisitSummary, summarize
@@ -47,22 +48,22 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     for root in map(Path, paths):
         if not root.exists():
             raise ValueError(f"no such run directory: {root}")
-        candidates = [root] if (root / "config.yaml").exists() else sorted(p.parent for p in root.rglob("config.yaml"))
-        found.extend(c for c in candidates if (c / "tasks.csv").exists() and c not in found)
+        candidates = [root] if RunDir(root).config.exists() else sorted(p.parent for p in root.rglob(CONFIG))
+        found.extend(c for c in candidates if RunDir(c).log("tasks").exists() and c not in found)
     return found
 
 
 def load_run(path: Path) -> RunData:
     """A full run directory, or a compact copy (its visits from ``visit_summary.csv``, its episodes the weighted
     windows of ``returns.csv``)."""
-    from agents.report.compact import is_compact, read_returns, read_visit_summary
-    cfg = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"))
+    from agents.reporting.compact import is_compact, read_returns, read_visit_summary
+    cfg = OmegaConf.to_container(OmegaConf.load(RunDir(path).config))
     compact = is_compact(path)
     return RunData(path=path, agent=str(cfg["agent"]["name"]), env=str(cfg["env"]["name"]),
                    method=str(cfg["method"]["name"]), seed=int(cfg["seed"]),
                    visits=read_visit_summary(path) if compact else summarize(path),
-                   episodes=read_returns(path) if compact else read_csv(path / "episodes.csv"),
-                   plasticity=read_csv(path / "plasticity.csv"), evals=read_csv(path / "eval.csv"),
+                   episodes=read_returns(path) if compact else read_csv(RunDir(path).log("episodes")),
+                   plasticity=read_csv(RunDir(path).log("plasticity")), evals=read_csv(RunDir(path).log("eval")),
                    status=(read_status(path) or {}).get("status"))
 
 

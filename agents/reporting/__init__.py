@@ -14,28 +14,14 @@
     comparison_*.png    score per visit across seeds, and IQM with CIs
 """
 
-import sys
-import types
 from typing import Any
 
 
-def __getattr__(name: str) -> Any:  # imported on first use: agents.report.markdown stays light (no rliable)
+def __getattr__(name: str) -> Any:  # imported on first use: agents.reporting.markdown stays light (no rliable)
     if name == "build_report":
-        from agents.report.build import build_report
+        from agents.reporting.build import build_report
         return build_report
-    raise AttributeError(f"module 'agents.report' has no attribute {name!r}")
+    raise AttributeError(f"module 'agents.reporting' has no attribute {name!r}")
 
 
 __all__ = ["build_report"]
-
-
-class _CallableModule(types.ModuleType):
-    """``from agents import report; report(runs, out)`` is the Python API of ``plasticity-rl report``
-    (:func:`agents.app.report.report`), while ``agents.report.build_report`` & co. stay importable."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from agents.app.report import report
-        return report(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agents.report.runs import RunData
+from agents.reporting.runs import RunData
 
 # The metrics of the end-of-cycle table: (plasticity.csv name, label)
 CYCLE_METRICS = (("dormant_tau0", "dead units (τ = 0)"), ("feature_erank", "feature effective rank"),

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from agents.report.runs import RunData
+from agents.reporting.runs import RunData
 
 METRICS = ("dormant_tau0", "dormant_tau0.1", "fau", "feature_erank", "isometry_gap", "gram_deviation",
            "weight_magnitude", "grad_l0", "trainability_ratio", "entk_condition")

@@ -54,6 +54,8 @@ def score_matrices(rows: Sequence[dict[str, object]], curriculum: str, cycle: in
     if not use_ratio:  # per-task min-max normalization across every run of the curriculum
         for task in tasks:
             values = [v for (_, _, t), vs in cells.items() if t == task for v in vs]
+            if not values:  # no run finished an episode on this task
+                continue
             lo, hi = min(values), max(values)
             for cell_key in [k for k in cells if k[2] == task]:
                 cells[cell_key] = [(v - lo) / (hi - lo) if hi > lo else 1.0 for v in cells[cell_key]]

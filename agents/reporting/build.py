@@ -1,4 +1,4 @@
-"""Assemble the report folder (see :mod:`agents.report`)."""
+"""Assemble the report folder (see :mod:`agents.reporting`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.report.aggregate import Scores, covered, iqm_with_ci, probability_of_improvement, score_matrices
-from agents.report.markdown import table
-from agents.report.plots import comparison, learning_curves, metric_trajectories
-from agents.report.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
-from agents.report.tables import metrics_by_cycle, per_game
+from agents.reporting.aggregate import Scores, covered, iqm_with_ci, probability_of_improvement, score_matrices
+from agents.reporting.markdown import table
+from agents.reporting.plots import comparison, learning_curves, metric_trajectories
+from agents.reporting.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
+from agents.reporting.tables import metrics_by_cycle, per_game
 
 AGGREGATE_COLUMNS = ("curriculum", "method", "cycle", "runs", "score", "visits", "iqm", "ci_low", "ci_high")
 IMPROVEMENT_COLUMNS = ("curriculum", "method", "over", "probability", "ci_low", "ci_high")

@@ -12,8 +12,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.report.markdown import table
-from agents.report.runs import RunData
+from agents.reporting.markdown import table
+from agents.reporting.runs import RunData
 from agents.run.status import read_status
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")

@@ -1,22 +1,20 @@
-"""One training run from a resolved config: env, agent, logs, checkpoints, resume, summary.
+"""The composition root of a run: from a typed :class:`~agents.training.settings.RunConfig` it builds the env, the
+method, the agent, the callbacks and the run-directory services (agents/run), resumes from the run directory's
+latest intact checkpoint, guards against non-finite values and keeps ``status.json`` up to date. The files it
+writes are named in :mod:`agents.run.layout`.
 
 The run loop is agent-agnostic (PPO and DQN share every line here) and env-agnostic: it receives a
-``make_env(env_cfg, num_envs, seed, device)`` factory returning a gymnasium vector env, so ``agents`` never imports
-``envs``. :func:`run` validates the config, resumes from the run directory's latest checkpoint when there is
-one (or from ``resume=<dir>``), guards against non-finite values and keeps ``status.json`` up to date. A run
-directory holds::
+``make_env(env_cfg, num_envs, seed, device)`` factory returning a gymnasium vector env, so this layer never imports
+``envs`` (tests/test_architecture.py). The config comes typed: the command line, the Python API and ``resume=<dir>``
+build it with :func:`agents.config.validation.effective_config`.
 
-    config.yaml      the resolved config
-    status.json      running | completed | failed | preempted | interrupted (with the reason)
-    .lock            held by the process training in it (a second one is refused)
-    checkpoints/     step_<N>.pt + step_<N>.pt.sha256 (the last checkpoint.keep of them) and final.zip
-    metrics.csv      periodic and per-task-switch rows (see agents.logs.METRIC_COLUMNS)
-    episodes.csv     one row per finished episode
-    tasks.csv        one row per task visit
-    eval.csv         evaluation of every task (at switches, every eval.every steps, at the end)
-    plasticity.csv   plasticity metrics (long format), periodic / at switches / at the end
-    tb/              TensorBoard events
-    wandb.json       with wandb.enabled: the W&B run id and what was sent (wandb/ holds W&B's own files)
+**Task switch** (:class:`agents.tasks.TaskSwitch`): the evaluator and the metrics observe the network as it ended
+the old task, then the method acts (resets, injection, Adam reset), then the checkpointer marks a checkpoint due.
+
+**Optimizer step hooks** run in the order they are registered, which is this one: (1) the unit method's (CBP/ReDo,
+registered when the agent is built, with the per-entry Adam correction after it) — it edits the network; (2) the
+non-finite guard's (at the start of :func:`train`) — it checks what the step and the edit left; (3) the metrics'
+(at the start of ``learn``) — so the logged update size includes the unit method's re-initialisations.
 """
 
 from __future__ import annotations
@@ -42,18 +40,19 @@ from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
 from agents.callbacks.run_logger import RunLogger
-from agents.config.validation import load_stored_config, validate, with_arm
-from agents.errors import ConfigError, first_line
+from agents.errors import ConfigError, first_line, validation_line
 from agents.methods import Method, build_method
-from agents.run.checkpoint import CHECKPOINT_DIR, LOG_FILES, Checkpointer, intact_checkpoint, restore
+from agents.run.checkpoint import Checkpointer, intact_checkpoint, restore
 from agents.run.console import Console
 from agents.run.guard import NonFiniteError, NonFiniteGuard
+from agents.run.layout import LOG_FILES, RunDir
 from agents.run.lock import run_dir_lock
 from agents.run.logs import MetricsCSV, add_sink, remove_sink
 from agents.run.malloc import raise_malloc_thresholds
 from agents.run.status import RunStateError, read_status, write_status
 from agents.run.summary import print_summary, summarize
 from agents.run.wandb_log import WandbLog
+from agents.training.settings import RunConfig
 from plasticity.units.base import UnknownLayerError
 
 EnvFactory = Callable[[Mapping[str, Any], int, int, str], VectorEnv]  # (env config, num_envs, seed, device)
@@ -74,7 +73,7 @@ def resolve_device(name: str) -> str:
 class Run:
     """Everything a run is made of, built and validated before any training starts."""
 
-    cfg: Mapping[str, Any]
+    cfg: RunConfig
     run_dir: Path
     model: BaseAlgorithm
     method: Method
@@ -94,84 +93,94 @@ class Run:
         return {name: cb for name, cb in named.items() if cb is not None}
 
 
-def prepare(cfg: Mapping[str, Any], make_env: EnvFactory) -> Run:
-    """Build the env, the method and the agent of ``cfg`` and open its run directory's logs."""
-    run_dir = Path(cfg["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(dict(cfg)), run_dir / "config.yaml")
-    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
-    raise_malloc_thresholds()
-    device = resolve_device(str(cfg.get("device", "auto")))
-    seed = int(cfg["seed"])
-    agent_cfg = cfg["agent"]
+def typed(cfg: RunConfig | Mapping[str, Any]) -> RunConfig:
+    """``cfg`` as a :class:`RunConfig` (a plain config is typed and checked by the schema; the command line, the
+    Python API and a resume build it with :func:`agents.config.validation.effective_config`, which also merges a
+    preset's arm and resolves ``resume=<dir>``)."""
+    from pydantic import ValidationError
+    if isinstance(cfg, RunConfig):
+        return cfg
+    try:
+        return RunConfig.model_validate(dict(cfg))
+    except ValidationError as err:
+        raise validation_line(err, RunConfig) from None
 
-    venv = make_env(cfg["env"], int(agent_cfg["n_envs"]), seed, device)
+
+def prepare(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory) -> Run:
+    """Build the env, the method and the agent of ``cfg`` and open its run directory's logs."""
+    cfg = typed(cfg)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(cfg.model_dump(mode="json")), RunDir(run_dir).config)
+    torch.set_num_threads(cfg.torch_threads)
+    raise_malloc_thresholds()
+    device = resolve_device(cfg.device)
+
+    venv = make_env(cfg.env, cfg.agent.n_envs, cfg.seed, device)
     schedule = getattr(venv, "total_steps", None)
-    total = cfg.get("total_timesteps") or schedule
+    total = cfg.total_timesteps or schedule
     if not total:
         raise ValueError("total_timesteps is not set and the env has no schedule length; set total_timesteps")
     if schedule and total > schedule:
         print(f"warning: total_timesteps={total:,} is longer than the curriculum ({schedule:,} env steps): its last "
               f"task goes on for {total - schedule:,} more steps", file=sys.stderr, flush=True)
     env = GymnasiumVecEnv(venv, device)
-    method = build_method(cfg["method"])
+    method = build_method(cfg.method)
     try:
-        model = make_agent(agent_cfg, env, method, int(total), seed=seed, device=device)
+        model = make_agent(cfg.agent, env, method, int(total), seed=cfg.seed, device=device)
     except UnknownLayerError as err:  # the names are known only once the policy exists
         raise ConfigError("method.units.layers", err.layers, f"{err.unknown!r} is not a hidden layer of this "
                           f"agent's network; valid choices: {', '.join(err.valid)}") from None
-    logger = configure(str(run_dir / "tb"), ["tensorboard"])
-    logger.output_formats.append(MetricsCSV(run_dir / "metrics.csv"))
+    logger = configure(str(RunDir(run_dir).tensorboard), ["tensorboard"])
+    logger.output_formats.append(MetricsCSV(RunDir(run_dir).log("metrics")))
     model.set_logger(logger)
-    console = Console(int(total), progress=bool(cfg.get("progress", True)))
-    run_logger = RunLogger(run_dir, int(cfg.get("log_every", 10_000)), console)
+    console = Console(int(total), progress=cfg.progress)
+    run_logger = RunLogger(run_dir, cfg.log_every, console)
     evaluator = make_evaluator(cfg, env, run_dir)
-    metrics = make_metrics(cfg, run_dir)
-    for observer in (evaluator, metrics):  # first: the network as it ended the old task
+    metrics = PlasticityMetrics(run_dir, cfg.metrics, seed=cfg.seed) if cfg.metrics.enabled else None
+    switch = run_logger.switch
+    for observer in (evaluator, metrics):  # the network as it ended the old task
         if observer is not None:
-            run_logger.on_switch.append(observer.on_switch)
-    run_logger.on_switch.append(lambda old, new, step: method.on_task_switch(model, old, new, step))
+            switch.on("observe", observer.on_switch)
+    switch.on("method", lambda old, new, step: method.on_task_switch(model, old, new, step))
     run = Run(cfg, run_dir, model, method, env, int(total), CallbackList([]), run_logger, console, evaluator,
               metrics)
-    ck = dict(cfg.get("checkpoint") or {})
-    run.checkpointer = Checkpointer(run, every=int(ck.get("every", 500_000)), at_switch=bool(ck.get("at_switch", True)),
-                                    keep=int(ck.get("keep", 3)), replay_buffer=bool(ck.get("replay_buffer", True)))
-    run_logger.on_switch.append(run.checkpointer.on_switch)
+    run.checkpointer = Checkpointer(run, cfg.checkpoint)
+    switch.on("after", run.checkpointer.on_switch)
     run.callback = CallbackList([cb for cb in (run_logger, evaluator, metrics, run.checkpointer) if cb is not None])
     return run
 
 
-def make_metrics(cfg: Mapping[str, Any], run_dir: Path) -> PlasticityMetrics | None:
-    options = dict(cfg.get("metrics") or {})
-    if not options.pop("enabled", True):
-        return None
-    return PlasticityMetrics(run_dir, seed=int(cfg["seed"]), **options)
-
-
-def make_evaluator(cfg: Mapping[str, Any], env: GymnasiumVecEnv, run_dir: Path) -> EvalCallback | None:
-    ev = dict(cfg.get("eval") or {})
-    if not ev.get("enabled", True):
+def make_evaluator(cfg: RunConfig, env: GymnasiumVecEnv, run_dir: Path) -> EvalCallback | None:
+    if not cfg.eval.enabled:
         return None
     if not hasattr(env.venv, "make_eval_envs"):
         warnings.warn(f"{type(env.venv).__name__} provides no eval envs (use env.vectorization=batched); "
                       "evaluation is off", stacklevel=2)
         return None
     # env.venv at evaluation time: a resumed run replaces the curriculum object
-    return EvalCallback(run_dir, lambda n: env.venv.make_eval_envs(n), num_envs=int(ev.get("num_envs", 8)),
-                        every=int(ev.get("every", 250_000)), episodes=int(ev.get("episodes", 8)),
-                        max_steps=int(ev.get("max_steps", 2000)), deterministic=bool(ev.get("deterministic", False)),
-                        seed=int(cfg["seed"]) + 10_000)
+    return EvalCallback(run_dir, lambda n: env.venv.make_eval_envs(n), cfg.eval, seed=cfg.seed + 10_000)
 
 
-RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "wandb")  # may differ between a run and its resumption
-
-
-def _resolve_resume(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``resume=<dir>``: that run's own config (validated like a new one), in that directory."""
-    if not cfg.get("resume"):
-        return dict(cfg)
-    stored = load_stored_config(Path(cfg["resume"]))
-    return {**stored, "run_dir": str(cfg["resume"]), "resume": None, "progress": cfg.get("progress", True)}
+def _check_same_config(run_dir: Path, cfg: RunConfig) -> None:
+    """The run directory holds a run of this config: the two typed configs are compared (a default spelled out
+    in one and left out in the other is the same value)."""
+    plain = {**OmegaConf.to_container(OmegaConf.load(RunDir(run_dir).config)), "run_dir": str(run_dir),
+             "resume": None}
+    older = "code" not in (read_status(run_dir) or {})  # status.json names the code since config format 2
+    try:
+        a = _leaves(typed(plain).comparable())
+    except ConfigError as err:
+        raise ConfigError("run_dir", str(run_dir), f"holds a run whose config.yaml this version cannot read ({err})"
+                          + ("; it was written by an older plasticity-rl: continue it with that version" if older
+                             else "")) from None
+    b = _leaves(cfg.comparable())
+    differ = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if differ:
+        listed = ", ".join(differ[:6]) + (", …" if len(differ) > 6 else "")
+        why = ("; it was written by an older plasticity-rl (config format 1): continue it with that version"
+               if older else "; use another run_dir, or resume=<dir> to continue that run")
+        raise ConfigError("run_dir", str(run_dir), f"holds a run with another config (differs in: {listed}){why}")
 
 
 def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -180,25 +189,13 @@ def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def _check_same_config(run_dir: Path, cfg: Mapping[str, Any]) -> None:
-    stored = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")))
-    current = _leaves(cfg)
-    differ = [k for k in sorted(set(stored) | set(current))
-              if k.split(".")[0] not in RUN_ONLY_KEYS and stored.get(k) != current.get(k)]
-    if differ:
-        listed = ", ".join(differ[:6]) + (", …" if len(differ) > 6 else "")
-        raise ConfigError("run_dir", str(run_dir), f"holds a run with another config (differs in: {listed}); use "
-                          "another run_dir, or resume=<dir> to continue that run")
-
-
-def run(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
+def run(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory) -> Path:
     """Train ``cfg`` into its run directory, resuming from its latest intact checkpoint if there is one."""
-    validate(cfg)
-    cfg = with_arm(_resolve_resume(cfg))
-    run_dir = Path(cfg["run_dir"])
+    cfg = typed(cfg)
+    run_dir = Path(cfg.run_dir)
     with run_dir_lock(run_dir):
         status = read_status(run_dir)
-        final_zip = run_dir / CHECKPOINT_DIR / "final.zip"
+        final_zip = RunDir(run_dir).final
         if status is not None and status["status"] == "completed" and final_zip.exists():
             _check_same_config(run_dir, cfg)
             print(f"{run_dir} is already complete ({status.get('step', 0):,} env steps); nothing to do", flush=True)
@@ -218,17 +215,17 @@ def run(cfg: Mapping[str, Any], make_env: EnvFactory) -> Path:
         if checkpoint is None:  # a fresh start: drop logs of an attempt that died before its first checkpoint
             for name in LOG_FILES:
                 (run_dir / name).unlink(missing_ok=True)
-            shutil.rmtree(run_dir / "tb", ignore_errors=True)
-        if cfg.get("deterministic", False):
+            shutil.rmtree(RunDir(run_dir).tensorboard, ignore_errors=True)
+        if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         return train(cfg, make_env, checkpoint)
 
 
-def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None = None) -> Path:
+def train(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None = None) -> Path:
     """Train the agent described by ``cfg`` (continuing from ``checkpoint``) and return its run directory."""
     run = prepare(cfg, make_env)
     model = run.model
-    mirror = open_mirror(cfg, run.run_dir)
+    mirror = open_mirror(run.cfg.model_dump(mode="json"), run.run_dir)
     finished = False
     if checkpoint is not None:
         restored = restore(run, checkpoint)
@@ -266,7 +263,7 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
         raise SystemExit(130 if run.checkpointer.stopped_as == "interrupted" else 143)
     if not finished:
         run.checkpointer.save("final")
-    model.save(run.run_dir / CHECKPOINT_DIR / "final.zip")
+    model.save(RunDir(run.run_dir).final)
     run.env.close()
     write_status(run.run_dir, "completed", step=int(model.num_timesteps))
 
@@ -282,7 +279,8 @@ def train(cfg: Mapping[str, Any], make_env: EnvFactory, checkpoint: Path | None 
 
 
 def open_mirror(cfg: Mapping[str, Any], run_dir: Path) -> WandbLog | None:
-    """The W&B mirror of the run's logs when ``wandb.enabled`` (agents/run/wandb_log.py), else None."""
+    """The W&B mirror of the run's logs when ``wandb.enabled`` (agents/run/wandb_log.py), else None; ``cfg`` is
+    the run config in its plain form (what W&B stores)."""
     if not (cfg.get("wandb") or {}).get("enabled", False):
         return None
     try:
