@@ -8,6 +8,14 @@ vector step the global step is ``T``; if ``T >= end_v``, every sub-env switches 
 So the switch happens at global step ``ceil(end_v / N) * N`` — exactly ``end_v`` when ``N`` divides it —
 and boundaries never drift, because each one is computed from the absolute ``end_v``.
 
+**Switching at an episode end** (``Schedule.switch = "episode_end"``, Dohare et al.'s Slippery Ant rule: "the
+friction changes at the first episode end more than 2M steps after the previous change"): once the global step has
+passed the visit's nominal end, the switch happens at the first vector step in which some sub-env's episode ended;
+the next visit then lasts its own length *from that step* (boundaries drift by at most an episode each, as
+Dohare's do; the curriculum's total length stays the nominal one, so the last visit is that much shorter). With
+one env this is Dohare's rule exactly; with ``N`` envs the first of their episodes to end decides, and the others'
+episodes in flight are cut as at any switch.
+
 **An episode in flight at a switch** is cut with ``truncated=True`` (its last observation in
 ``infos["final_obs"]``, as gymnasium's same-step autoreset does), and the observation returned by that step is
 already the first observation of the new task. Agents therefore bootstrap the cut episode like a time limit
@@ -33,6 +41,7 @@ previous step (or by ``reset``), since no episode spans a switch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -43,7 +52,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.names import ORDERS
+from envs.names import ORDERS, SWITCHES
 from envs.transforms import Transform, TransformedVectorEnv
 
 
@@ -77,12 +86,15 @@ class Schedule:
     :param steps_per_task: global env steps per visit, one number or one per task.
     :param cycles: how many times the task list is visited.
     :param order: ``fixed`` (the list order every cycle) or ``random`` (a seeded permutation per cycle).
+    :param switch: ``step`` (at the visit's end) or ``episode_end`` (at the first episode end after it; the module
+        docstring).
     """
 
     steps_per_task: int | tuple[int, ...]
     cycles: int = 1
     order: str = "fixed"
     seed: int = 0
+    switch: str = "step"  # step: at the visit's end | episode_end: at the first episode end after it
 
     def task_steps(self, n_tasks: int) -> tuple[int, ...]:
         if isinstance(self.steps_per_task, int | np.integer):
@@ -103,6 +115,8 @@ class Schedule:
             raise ValueError(f"cycles={self.cycles!r} must be >= 1")
         if self.order not in ORDERS:
             raise ValueError(f"order={self.order!r}; valid choices: {', '.join(ORDERS)}")
+        if self.switch not in SWITCHES:
+            raise ValueError(f"switch={self.switch!r}; valid choices: {', '.join(SWITCHES)}")
         steps = self.task_steps(n_tasks)
         rng = np.random.default_rng([self.seed, 0x5EED])
         visits: list[Visit] = []
@@ -162,6 +176,7 @@ class CurriculumVectorEnv(VectorEnv):
             if env.single_action_space != self.single_action_space:
                 raise ValueError(f"task {self.tasks[task_id].name!r} has another action space")
         self.global_step = 0
+        self.total_end = self.visits[-1].end  # the nominal length, whatever the boundaries' drift
         self._visit = self.visits[0]
         for task_id in range(len(self.tasks)):  # transforms start as their task's first visit draws them
             first = next((v for v in self.visits if v.task_id == task_id), None)
@@ -190,7 +205,7 @@ class CurriculumVectorEnv(VectorEnv):
 
     @property
     def total_steps(self) -> int:
-        return self.visits[-1].end
+        return self.total_end
 
     @property
     def done(self) -> bool:
@@ -225,13 +240,17 @@ class CurriculumVectorEnv(VectorEnv):
 
     def position(self) -> dict[str, int]:
         """Where the curriculum is (for resuming when its envs cannot be saved, e.g. ALE or worker processes)."""
-        return {"global_step": self.global_step, "visit": self._visit.index, "seed": self.seed}
+        return {"global_step": self.global_step, "visit": self._visit.index, "seed": self.seed,
+                "visit_start": self._visit.start}
 
     def restore_position(self, position: dict[str, int]) -> np.ndarray:
         """Continue at ``position`` with the visit's envs reset from seeds derived from (seed, visit, global step):
         the re-seeding rule for envs whose state cannot be saved. Returns the first observations."""
         self.seed, self.global_step = position["seed"], position["global_step"]
-        visit = self.visits[position["visit"]]
+        self.visits = self.schedule.visits(len(self.tasks))
+        k = position["visit"]
+        self._shift(k, position.get("visit_start", self.visits[k].start) - self.visits[k].start)
+        visit = self.visits[k]
         self._visit = visit
         self._resample(visit)
         self._active = self._view(visit.task_id)
@@ -259,14 +278,35 @@ class CurriculumVectorEnv(VectorEnv):
         if seed is not None:
             self.seed = int(seed)
         self.global_step = 0
+        self.visits = self.schedule.visits(len(self.tasks))  # undo an earlier run's drift
         obs = self._activate(self.visits[0])
         return obs, self._task_infos({})
+
+    def _due(self, terminated: Any, truncated: Any) -> bool:
+        """The visit ends after this step (see the switch rules in the module docstring)."""
+        if self._visit.index == len(self.visits) - 1 or self.global_step < self._visit.end:
+            return False
+        if self.schedule.switch == "step":
+            return True
+        return bool((terminated | truncated).any())  # episode_end: numpy envs only (MuJoCo, ALE, CartPole)
+
+    def _drift(self, switched_at: int) -> None:
+        """Under ``switch: episode_end``: the next visits start from the step the switch really happened at."""
+        if self.schedule.switch != "episode_end":
+            return
+        self._shift(self._visit.index + 1, switched_at - self._visit.end)
+
+    def _shift(self, k: int, shift: int) -> None:
+        """Visits ``k`` and after start ``shift`` steps later (the curriculum still ends at its nominal length)."""
+        if shift:
+            self.visits[k:] = [dataclasses.replace(v, start=v.start + shift, end=min(v.end + shift, self.total_end))
+                               for v in self.visits[k:]]
 
     def step(self, actions):
         obs, rewards, terminated, truncated, infos = self._active.step(actions)
         self.global_step += self.global_num_envs
-        is_last = self._visit.index == len(self.visits) - 1
-        if not is_last and self.global_step >= self._visit.end:
+        if self._due(terminated, truncated):
+            self._drift(self.global_step)
             ended = terminated | truncated
             final_obs = infos.get("final_obs")
             if isinstance(obs, torch.Tensor):  # tensors (torch MinAtar): one masked select, on their device

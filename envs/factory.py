@@ -34,20 +34,37 @@ def _base_env(spec: Curriculum, game: str, options: dict[str, Any],
     if spec.kind == "ale":
         from envs.ale import ALEVectorEnv, check_rom
         return partial(ALEVectorEnv, check_rom(game), **options), (options.get("stack_num", 4), 84, 84), 18, False
+    if spec.kind == "mujoco":
+        from envs.mujoco import MuJoCoVectorEnv
+        return partial(MuJoCoVectorEnv, game, **options), (), None, True
     return partial(CartPoleVectorEnv, **options), (4,), 2, True
 
 
 def schedule_from_spec(spec: Mapping[str, Any] | Curriculum, seed: int) -> Schedule:
     spec = _spec(spec)
     steps = spec.steps_per_task if isinstance(spec.steps_per_task, int) else tuple(spec.steps_per_task)
-    return Schedule(steps_per_task=steps, cycles=spec.cycles, order=spec.order, seed=seed)
+    return Schedule(steps_per_task=steps, cycles=spec.cycles, order=spec.order, seed=seed, switch=spec.switch)
 
 
-def tasks_from_spec(spec: Mapping[str, Any] | Curriculum, device: str = "cpu") -> list[Task]:
-    """The tasks of ``spec``; torch MinAtar envs live on ``device`` (the other kinds are CPU simulators)."""
+def _entries(spec: Curriculum, seed: int) -> list[Any]:
+    """The spec's tasks; a friction schedule (Slippery Ant) makes one task per friction of row ``seed``."""
+    frictions = getattr(spec, "frictions", None)
+    if frictions is None:
+        return list(spec.tasks)
+    from envs.mujoco import dohare_frictions
+    from envs.spec import DynamicsSpec
+    (task,) = spec.tasks
+    return [task.model_copy(update={"name": f"{task.name or task.game}_mu{mu:.4g}", "transforms": [
+        *task.transforms, DynamicsSpec(type="dynamics", friction=mu)]})
+        for mu in dohare_frictions(seed, frictions.changes)]
+
+
+def tasks_from_spec(spec: Mapping[str, Any] | Curriculum, device: str = "cpu", seed: int = 0) -> list[Task]:
+    """The tasks of ``spec``; torch MinAtar envs live on ``device`` (the other kinds are CPU simulators); ``seed``
+    picks a friction schedule's row."""
     spec = _spec(spec)
     tasks, names = [], []
-    for entry in spec.tasks:
+    for entry in _entries(spec, seed):
         name = entry.name or entry.game
         options = task_options(spec, entry)
         make_env, obs_shape, n_actions, channels_last = _base_env(spec, entry.game, options, device)
@@ -77,7 +94,7 @@ def make_curriculum(spec: Mapping[str, Any] | Curriculum, num_envs: int, seed: i
     if getattr(spec, "backend", None) == "torch":
         from envs.minatar_torch import check_device
         check_device(device)
-    tasks, schedule = tasks_from_spec(spec, device), schedule_from_spec(spec, seed)
+    tasks, schedule = tasks_from_spec(spec, device, seed), schedule_from_spec(spec, seed)
     if spec.vectorization == "batched":
         return CurriculumVectorEnv(tasks, schedule, num_envs, seed=seed)
     schedule.visits(len(tasks))  # validate before starting workers
@@ -110,4 +127,4 @@ class SubprocCurriculumEnv(AsyncVectorEnv):
 def curriculum_length(spec: Mapping[str, Any] | Curriculum) -> int:
     """Nominal global env steps of the whole curriculum (all visits)."""
     spec = _spec(spec)
-    return schedule_from_spec(spec, 0).total_steps(len(spec.tasks))
+    return schedule_from_spec(spec, 0).total_steps(len(_entries(spec, 0)))

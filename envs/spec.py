@@ -26,10 +26,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from envs.names import BACKENDS, CARTPOLE_PHYSICS, CLASSIC_GAMES, MINATAR_GAMES, ORDERS, VECTORIZATIONS
+from envs.names import BACKENDS, CARTPOLE_PHYSICS, CLASSIC_GAMES, MINATAR_GAMES, ORDERS, SWITCHES, VECTORIZATIONS
 
 # kind → (actions, channels, pixels) of the shared observation/action spaces: the sizes of their permutations
-SPACE_SIZES = {"minatar": (6, 10, 100), "ale": (18, 4, 84 * 84), "classic": (2, 0, 0)}
+SPACE_SIZES = {"minatar": (6, 10, 100), "ale": (18, 4, 84 * 84), "classic": (2, 0, 0), "mujoco": (0, 0, 0)}
 
 
 class Strict(BaseModel):
@@ -79,12 +79,27 @@ class StickyActions(Strict):
     prob: float = Field(ge=0.0, le=1.0)
 
 
+class DynamicsSpec(Strict):
+    """MuJoCo physics of the task (envs/mujoco.py): ``null`` keeps the model's own value."""
+
+    type: Literal["dynamics"]
+    friction: float | None = Field(None, gt=0.0, description="sliding friction of every geom (floor and robot)")
+    mass_scale: float | None = Field(None, gt=0.0)
+    damping_scale: float | None = Field(None, ge=0.0)
+    gravity_scale: float | None = Field(None, ge=0.0)
+
+
 Transform = Annotated[RewardScale | RewardShift | RewardClip | RewardSign | ActionPermutation | ChannelPermutation
-                      | PixelPermutation | StickyActions, Field(discriminator="type")]
+                      | PixelPermutation | StickyActions | DynamicsSpec, Field(discriminator="type")]
 PERMUTATIONS = {"action_permutation": 0, "channel_permutation": 1, "pixel_permutation": 2}  # index in SPACE_SIZES
 
 
 # -- the kinds' options ----------------------------------------------------------------------------------------
+class MuJoCoOptions(Strict):
+    max_episode_steps: int | None = Field(None, ge=1)  # null: gymnasium's (1000)
+    env_kwargs: dict[str, Any] | None = None  # gymnasium.make's keyword arguments, e.g. {contact_cost_weight: 0}
+
+
 class MinAtarOptions(Strict):
     sticky_action_prob: float | None = Field(None, ge=0.0, le=1.0)
     difficulty_ramping: bool | None = None
@@ -142,6 +157,10 @@ class ClassicTask(ClassicOptions, _Task):
     pass
 
 
+class MuJoCoTask(MuJoCoOptions, _Task):
+    pass
+
+
 class _Curriculum(Strict):
     name: str | None = None
     transforms: list[Transform] = Field(default_factory=list)
@@ -149,6 +168,7 @@ class _Curriculum(Strict):
     cycles: int = Field(1, ge=1)
     order: Literal[ORDERS] = "fixed"  # type: ignore[valid-type]
     vectorization: Literal[VECTORIZATIONS] = "batched"  # type: ignore[valid-type]
+    switch: Literal[SWITCHES] = "step"  # type: ignore[valid-type]  # episode_end: envs/curriculum.py
 
     @model_validator(mode="after")
     def _checks(self) -> _Curriculum:
@@ -156,6 +176,9 @@ class _Curriculum(Strict):
         tasks = self.tasks  # type: ignore[attr-defined]
         if not tasks:
             raise ValueError("tasks=[]: the curriculum needs at least one task")
+        if self.switch == "episode_end" and self.vectorization == "subproc":
+            raise ValueError("switch='episode_end': needs vectorization=batched (workers cannot see each other's "
+                             "episode ends)")
         steps = self.steps_per_task if isinstance(self.steps_per_task, list) else [self.steps_per_task]
         if isinstance(self.steps_per_task, list) and len(steps) != len(tasks):
             raise ValueError(f"steps_per_task={steps}: {len(steps)} values for {len(tasks)} tasks")
@@ -164,8 +187,13 @@ class _Curriculum(Strict):
         for where, transforms in [("transforms", self.transforms),
                                   *((f"tasks[{i}].transforms", t.transforms) for i, t in enumerate(tasks))]:
             for j, t in enumerate(transforms):
+                if t.type == "dynamics" and kind != "mujoco":
+                    raise ValueError(f"{where}[{j}].type='dynamics': is for kind mujoco")
                 if t.type in PERMUTATIONS:
                     size = SPACE_SIZES[kind][PERMUTATIONS[t.type]]
+                    if kind == "mujoco":
+                        raise ValueError(f"{where}[{j}].type={t.type!r}: needs discrete actions or images (kind "
+                                         "minatar, ale or classic)")
                     if t.type != "action_permutation" and kind == "classic":
                         raise ValueError(f"{where}[{j}].type={t.type!r}: needs image observations (kind minatar or "
                                          "ale)")
@@ -220,8 +248,35 @@ class ClassicCurriculum(ClassicOptions, _Curriculum):
         return self
 
 
-KINDS = {"minatar": MinAtarCurriculum, "ale": ALECurriculum, "classic": ClassicCurriculum}
-KIND_OPTIONS = {"minatar": MinAtarOptions, "ale": ALEOptions, "classic": ClassicOptions}
+class FrictionSchedule(Strict):
+    """Dohare et al.'s Slippery Ant frictions: ``changes`` visits of the curriculum's one task, the friction of each
+    from row ``<run seed>`` of their table (envs/mujoco.py: dohare_frictions)."""
+
+    table: Literal["dohare"] = "dohare"
+    changes: int = Field(ge=1)
+
+
+class MuJoCoCurriculum(MuJoCoOptions, _Curriculum):
+    kind: Literal["mujoco"]
+    tasks: list[MuJoCoTask]
+    frictions: FrictionSchedule | None = None
+
+    @model_validator(mode="after")
+    def _mujoco(self) -> MuJoCoCurriculum:
+        from envs.mujoco import GAMES
+        for i, task in enumerate(self.tasks):
+            if task.game not in GAMES and task.game not in GAMES.values():
+                raise ValueError(f"tasks[{i}].game={task.game!r}: unknown mujoco game; valid games: "
+                                 f"{', '.join(GAMES)}")
+        if self.frictions is not None and (len(self.tasks) != 1 or self.cycles != 1):
+            raise ValueError(f"frictions={self.frictions.model_dump()}: needs one task and cycles=1 (each friction "
+                             "is a visit of that task)")
+        return self
+
+
+KINDS = {"minatar": MinAtarCurriculum, "ale": ALECurriculum, "classic": ClassicCurriculum,
+         "mujoco": MuJoCoCurriculum}
+KIND_OPTIONS = {"minatar": MinAtarOptions, "ale": ALEOptions, "classic": ClassicOptions, "mujoco": MuJoCoOptions}
 
 
 def _kind_of(data: Any) -> str:
@@ -229,7 +284,8 @@ def _kind_of(data: Any) -> str:
 
 
 CurriculumSpec = Annotated[Annotated[MinAtarCurriculum, Tag("minatar")] | Annotated[ALECurriculum, Tag("ale")]
-                           | Annotated[ClassicCurriculum, Tag("classic")], Discriminator(_kind_of)]
+                           | Annotated[ClassicCurriculum, Tag("classic")] | Annotated[MuJoCoCurriculum, Tag("mujoco")],
+                           Discriminator(_kind_of)]
 
 
 class _Holder(BaseModel):
@@ -238,8 +294,8 @@ class _Holder(BaseModel):
 
 TAGS = {*KINDS, *(m.model_fields["type"].annotation.__args__[0] for m in (  # type: ignore[union-attr]
     RewardScale, RewardShift, RewardClip, RewardSign, ActionPermutation, ChannelPermutation, PixelPermutation,
-    StickyActions))}
-Curriculum = MinAtarCurriculum | ALECurriculum | ClassicCurriculum
+    StickyActions, DynamicsSpec))}
+Curriculum = MinAtarCurriculum | ALECurriculum | ClassicCurriculum | MuJoCoCurriculum
 
 
 def task_options(spec: Curriculum, task: _Task) -> dict[str, Any]:
@@ -306,6 +362,8 @@ def observation_bytes(spec: Any) -> int:
     kind = spec.get("kind", "minatar") if isinstance(spec, dict) else spec.kind
     if kind == "minatar":
         return 10 * 10 * 10
+    if kind == "mujoco":
+        return 4 * 400  # float32; the largest of the supported games (Humanoid would need more)
     if kind == "ale":
         from envs.ale import DEFAULTS
         stack = spec.get("stack_num") if isinstance(spec, dict) else spec.stack_num

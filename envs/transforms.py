@@ -236,9 +236,26 @@ def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actio
             return PixelPermutation(h, w, channels_last, **spec)
         if kind == "sticky_actions":
             return StickyActions(**spec)
+        if kind == "dynamics":
+            return DynamicsChange(**spec)
     except TypeError as err:  # an unknown or missing argument
         raise ValueError(f"transform {kind!r}: {err}") from None
     raise ValueError(f"unknown transform type {kind!r}; valid types: {', '.join(TRANSFORMS)}")
+
+
+class DynamicsChange(Transform):
+    """The task's physics (MuJoCo envs: :class:`envs.mujoco.Dynamics`): set on the env when a view of it is made,
+    i.e. when a curriculum enters a visit of the task (several tasks can then share one env instance)."""
+
+    def __init__(self, friction: float | None = None, mass_scale: float | None = None,
+                 damping_scale: float | None = None, gravity_scale: float | None = None):
+        from envs.mujoco import Dynamics
+        for name, value, low_open in (("friction", friction, True), ("mass_scale", mass_scale, True),
+                                      ("damping_scale", damping_scale, False),
+                                      ("gravity_scale", gravity_scale, False)):
+            if value is not None and not (value > 0 or (value == 0 and not low_open)):
+                raise ValueError(f"dynamics: {name}={value!r} must be {'>' if low_open else '>='} 0")
+        self.dynamics = Dynamics(friction, mass_scale, damping_scale, gravity_scale)
 
 
 class TransformedVectorEnv(VectorEnv):
@@ -246,7 +263,8 @@ class TransformedVectorEnv(VectorEnv):
 
     Leading channel permutations are handed to an env that renders its channels in any order
     (``set_channel_map``), which then costs nothing per step; the view sets the env's channel map when it is
-    created (a curriculum creates a view at every visit, after drawing the visit's permutations).
+    created (a curriculum creates a view at every visit, after drawing the visit's permutations). Likewise an env
+    with changeable physics (``set_dynamics``) gets the view's :class:`DynamicsChange`, or its own physics back.
     """
 
     def __init__(self, env: VectorEnv, transforms: Sequence[Transform] = ()):
@@ -267,6 +285,8 @@ class TransformedVectorEnv(VectorEnv):
                 combined = combined[t.perm]  # obs[..., p1][..., p2] = obs[..., p1[p2]]
                 self._fused += 1
             env.set_channel_map(np.argsort(combined).tolist())  # base channel b is shown at argsort(combined)[b]
+        if hasattr(env, "set_dynamics"):
+            env.set_dynamics(next((t.dynamics for t in self.transforms if isinstance(t, DynamicsChange)), None))
 
     def observation(self, obs: np.ndarray) -> np.ndarray:
         for t in self.transforms[self._fused:]:

@@ -216,8 +216,10 @@ def test_evaluate_actions_and_its_gradients_are_sb3s_bit_for_bit():
         assert torch.equal(a, b)
 
 
-def test_non_categorical_policies_keep_sb3s_path():
-    """Continuous actions: forward and evaluate_actions are SB3's own (same draws, same numbers)."""
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_gaussian_policies_are_sb3s_bit_for_bit(deterministic):
+    """Continuous actions (agents/policies/gaussian.py): forward and evaluate_actions give SB3's draws, numbers and
+    gradients without building a torch Normal."""
     import gymnasium as gym
     from stable_baselines3.common.distributions import DiagGaussianDistribution
     from stable_baselines3.common.policies import ActorCriticPolicy
@@ -228,11 +230,15 @@ def test_non_categorical_policies_keep_sb3s_path():
     obs = torch.randn(4, 3)
     runs = []
     for forward, evaluate in ((policy.forward, policy.evaluate_actions),
-                              (lambda o: ActorCriticPolicy.forward(policy, o),
+                              (lambda o, d: ActorCriticPolicy.forward(policy, o, d),
                                lambda o, a: ActorCriticPolicy.evaluate_actions(policy, o, a))):
         torch.manual_seed(5)
-        actions, values, log_prob = forward(obs)
-        runs.append([actions, values, log_prob, *evaluate(obs, actions)])
+        policy.zero_grad()
+        with torch.no_grad():
+            actions, values, log_prob = forward(obs, deterministic)
+        v, lp, ent = evaluate(obs, actions)
+        (v.square().mean() - lp.mean() - 0.01 * ent.mean()).backward()
+        runs.append([actions, values, log_prob, v, lp, ent, *(p.grad.clone() for p in policy.parameters())])
     assert runs[0][0].shape == (4, 2)
     for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)

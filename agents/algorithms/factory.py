@@ -41,14 +41,14 @@ def _optimizer_kwargs(cfg: AgentConfig, method: Method) -> dict[str, Any]:
 
 
 def _policy_kwargs(cfg: AgentConfig, env: VecEnv, method: Method) -> dict[str, Any]:
-    return dict(**policy_kwargs_for(env.observation_space, cfg.network),
+    return dict(**policy_kwargs_for(env.observation_space, cfg.network), init=cfg.network.init,
                 optimizer_class=method.optimizer_class, optimizer_kwargs=_optimizer_kwargs(cfg, method),
                 regularize_heads=method.regularize_heads)
 
 
 PPO_KEYS = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef",
             "max_grad_norm", "normalize_advantage", "target_kl", "value_clip", "value_loss_half",
-            "grad_clip_per_network", "truncation_as_terminal")  # PPOConfig's fields that SB3's PPO takes as they are
+            "grad_clip_per_network", "truncation_as_terminal", "clip_actions")  # PPOConfig → PPO as they are
 DQN_KEYS = ("buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
             "target_update_interval", "exploration_initial_eps", "exploration_final_eps", "max_grad_norm",
             "double_q")

@@ -17,6 +17,9 @@ Four options, off by default, give the loss of PureJaxRL and of the AdamO author
   trains them as two TrainStates, each with ``optax.clip_by_global_norm``); SB3 clips their joint norm.
 * ``truncation_as_terminal`` — an episode cut by its step cap is a terminal (gymnax's ``done``: rejax's GAE stops
   there, no bootstrap); SB3 bootstraps it with ``r + γ·V(s_final)``. Cuts at a task switch stay bootstrapped.
+
+``clip_actions=False`` hands a Gaussian policy's sample to the env unclipped (Dohare et al.'s PPO; SB3 clips it to
+the action space).
 """
 
 from __future__ import annotations
@@ -47,13 +50,15 @@ class PPO(PlasticAlgorithm, sb3.PPO):
     """SB3's PPO on the device, with the loss-parity options of the module docstring (all off: SB3's PPO)."""
 
     def __init__(self, *args, value_clip: float | None = None, value_loss_half: bool = False,
-                 grad_clip_per_network: bool = False, truncation_as_terminal: bool = False, **kwargs):
+                 grad_clip_per_network: bool = False, truncation_as_terminal: bool = False, clip_actions: bool = True,
+                 **kwargs):
         if value_clip is not None and not value_clip > 0:
             raise ValueError(f"value_clip={value_clip!r} must be > 0 or None")
         self.value_clip = None if value_clip is None else float(value_clip)
         self.value_loss_half = bool(value_loss_half)
         self.grad_clip_per_network = bool(grad_clip_per_network)
         self.truncation_as_terminal = bool(truncation_as_terminal)
+        self.clip_actions = bool(clip_actions)
         super().__init__(*args, **kwargs)
 
     def clip_groups(self) -> list[list[torch.nn.Parameter]]:
@@ -79,7 +84,7 @@ class PPO(PlasticAlgorithm, sb3.PPO):
             return self.policy._predict(obs, deterministic=deterministic)
 
     def _env_actions(self, actions: Tensor) -> Tensor:
-        if isinstance(self.action_space, spaces.Box):
+        if isinstance(self.action_space, spaces.Box) and self.clip_actions:
             low = torch.as_tensor(self.action_space.low, device=actions.device)
             high = torch.as_tensor(self.action_space.high, device=actions.device)
             if self.policy.squash_output:

@@ -54,6 +54,9 @@ class PPOConfig(_Agent):
                                         "max_grad_norm each (rejax); needs network.separate")
     truncation_as_terminal: bool = Field(False, description="an episode cut by its step cap ends as a terminal, "
                                          "unbootstrapped (gymnax's done)")
+    clip_actions: bool = Field(True, description="continuous actions: clip to the action space before the env "
+                               "(SB3); false hands the Gaussian sample as it is (Dohare et al.: the env's control "
+                               "cost sees it unclipped, MuJoCo clamps what it applies)")
 
     @model_validator(mode="after")
     def _consistent(self) -> PPOConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
@@ -48,7 +49,9 @@ class PlasticityMetrics(BaseCallback):
     # -- setup --------------------------------------------------------------------------------------------
     def _on_training_start(self) -> None:
         policy = self.model.policy
-        self.n_actions = int(self.model.action_space.n)
+        space = self.model.action_space  # the action columns of the outputs: logits / Q-values, or a Gaussian's mean
+        self.discrete = isinstance(space, gym.spaces.Discrete)
+        self.n_actions = int(space.n) if self.discrete else int(np.prod(space.shape))
         self.suite = MetricSuite(output_module(policy.outputs, policy.trained_module()), **self.suite_options)
         space = self.model.observation_space
         self.buffer = torch.zeros((self.probe_size, *space.shape), dtype=torch_dtype(space), device=self.model.device)
@@ -108,6 +111,8 @@ class PlasticityMetrics(BaseCallback):
         params = [p.detach() for g in optimizer.param_groups for p in g["params"]]
         extra = {**self._captured["grads"], **update_size(self._captured["params"], params),
                  **churn(self._captured["outputs"], self._outputs(), actions=slice(0, self.n_actions))}
+        if not self.discrete:
+            extra.pop("policy_churn")  # a greedy action is the argmax of discrete outputs only
         self._captured = {}
         since = self.model.num_timesteps - self._last_expensive
         expensive = bool(self.expensive_every) and since >= self.expensive_every

@@ -22,16 +22,17 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import torch
-from stable_baselines3.common.distributions import CategoricalDistribution
+from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
-from agents.policies import categorical
+from agents.policies import categorical, gaussian
 from plasticity import param_groups
 from plasticity.injection import InjectedHead
 
@@ -64,6 +65,21 @@ def _innermost(head: nn.Module) -> nn.Module:
     return head
 
 
+INITS = ("orthogonal", "lecun")  # SB3's default; LeCun uniform, Dohare et al.'s PPO
+
+
+@torch.no_grad()
+def lecun_uniform_(module: nn.Module) -> None:
+    """Every ``nn.Linear`` of ``module``: weights ``U(−√(3/fan_in), √(3/fan_in))``, biases 0 (Dohare et al.'s
+    ``lecun_init``, loss-of-plasticity ``lop/utils/miscellaneous.py``); other layers keep their init."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            bound = math.sqrt(3.0 / m.in_features)
+            m.weight.uniform_(-bound, bound)
+            if m.bias is not None:
+                m.bias.zero_()
+
+
 class _NoOptimizer:
     """Stands in for the optimizer SB3's ``_build`` makes (never used: the policy builds its own right after)."""
 
@@ -82,7 +98,10 @@ class _PlasticPolicy:
     _mode: bool | None = None  # the mode the last set_training_mode applied; None: unknown
 
     def _init_plastic(self, regularize_heads: bool, injections: int, freeze_injected: bool,
-                      bias: bool = True) -> None:
+                      bias: bool = True, init: str = "orthogonal") -> None:
+        if init not in INITS:
+            raise ValueError(f"init={init!r}; valid choices: {', '.join(INITS)}")
+        self.init = init
         self.bias = bias
         self.regularize_heads = regularize_heads
         self.injections = injections
@@ -169,6 +188,8 @@ class _PlasticPolicy:
             build(lr_schedule)
         finally:
             self.optimizer_class = cls
+        if self.init == "lecun":
+            lecun_uniform_(self)  # type: ignore[arg-type]
 
     def _rebuild_optimizer(self, lr_schedule: Schedule) -> None:
         if not self.bias:  # the AdamO authors' bias-free networks: every Linear layer, heads included
@@ -198,14 +219,16 @@ class _PlasticPolicy:
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         data.update(regularize_heads=self.regularize_heads, injections=self.injections,
-                    freeze_injected=self.freeze_injected, bias=self.bias)
+                    freeze_injected=self.freeze_injected, bias=self.bias, init=self.init)
         return data
 
 
 class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
     def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
-                 freeze_injected: bool = True, bias: bool = True, **kwargs: Any):
-        self._init_plastic(regularize_heads, injections, freeze_injected, bias)
+                 freeze_injected: bool = True, bias: bool = True, init: str = "orthogonal", **kwargs: Any):
+        if init == "lecun":
+            kwargs["ortho_init"] = False  # SB3's orthogonal init is replaced, not drawn first
+        self._init_plastic(regularize_heads, injections, freeze_injected, bias, init)
         super().__init__(*args, **kwargs)
 
     def head_names(self) -> tuple[str, ...]:
@@ -222,6 +245,13 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
     # Discrete actions: SB3's forward and evaluate_actions with the arithmetic of agents.policies.categorical
     # instead of a torch Categorical per call (same operations in the same order: bit for bit SB3's, tested).
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, ...]:
+        if type(self.action_dist) is DiagGaussianDistribution:  # Gaussian: the same without the Normal object
+            latent_pi, latent_vf = self._latents(obs)
+            values = self.value_net(latent_vf)
+            mean = self.action_net(latent_pi)
+            std = gaussian.scale(mean, self.log_std)
+            actions = gaussian.actions(mean, std, deterministic)
+            return actions.reshape((-1, *self.action_space.shape)), values, gaussian.log_prob(mean, std, actions)
         if type(self.action_dist) is not CategoricalDistribution:
             return super().forward(obs, deterministic)
         latent_pi, latent_vf = self._latents(obs)
@@ -231,6 +261,11 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
         return actions.reshape((-1, *self.action_space.shape)), values, categorical.log_prob(log_probs, actions)
 
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if type(self.action_dist) is DiagGaussianDistribution:
+            latent_pi, latent_vf = self._latents(obs)
+            mean = self.action_net(latent_pi)
+            std = gaussian.scale(mean, self.log_std)
+            return self.value_net(latent_vf), gaussian.log_prob(mean, std, actions), gaussian.entropy(std)
         if type(self.action_dist) is not CategoricalDistribution:
             return super().evaluate_actions(obs, actions)
         latent_pi, latent_vf = self._latents(obs)
@@ -241,7 +276,8 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
 
     def example_forward(self, batch: int = 4) -> None:
         obs = self._example_obs(batch)
-        self.evaluate_actions(obs, torch.zeros(batch, device=self.device))
+        shape = (batch,) if type(self.action_dist) is CategoricalDistribution else (batch, *self.action_space.shape)
+        self.evaluate_actions(obs, torch.zeros(shape, device=self.device))
 
     def outputs(self, obs: torch.Tensor) -> torch.Tensor:
         latent_pi, latent_vf = self._latents(obs)
@@ -254,8 +290,8 @@ class PlasticActorCriticPolicy(_PlasticPolicy, ActorCriticPolicy):
 
 class PlasticDQNPolicy(_PlasticPolicy, DQNPolicy):
     def __init__(self, *args: Any, regularize_heads: bool = False, injections: int = 0,
-                 freeze_injected: bool = True, bias: bool = True, **kwargs: Any):
-        self._init_plastic(regularize_heads, injections, freeze_injected, bias)
+                 freeze_injected: bool = True, bias: bool = True, init: str = "orthogonal", **kwargs: Any):
+        self._init_plastic(regularize_heads, injections, freeze_injected, bias, init)
         super().__init__(*args, **kwargs)
 
     def trained_module(self) -> nn.Module:

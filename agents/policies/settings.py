@@ -22,6 +22,9 @@ class NetworkConfig(Section):
     bias: bool = Field(True, description="MLP: false removes every Linear layer's bias, heads included (the "
                                           "authors' AdamO arm)")
     separate: bool = Field(False, description="MLP: separate actor and critic networks (PPO)")
+    init: Literal["orthogonal", "lecun"] = Field(
+        "orthogonal", description="orthogonal: SB3's (PPO) / torch's (DQN) init; lecun: every Linear layer "
+                                  "U(±√(3/fan_in)), biases 0 (Dohare et al.'s PPO)")
 
     @model_validator(mode="after")
     def _consistent(self) -> NetworkConfig:
