@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: venv demo test lint bench bench-gpu gpu-wheels bench-plasticity bench-returns clean
+.PHONY: venv demo test test-benchmarks lint bench bench-gpu gpu-wheels bench-plasticity bench-returns clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)  ## train PPO on the demo MinAtar curriculum (a few minutes on a 
 
 test: $(STAMP)  ## the whole test suite, one worker per CPU core (pytest-xdist)
 	$(BIN)/python -m pytest -q -n auto $(ARGS)
+
+test-benchmarks: $(STAMP)  ## the verdicts of real training the default run leaves out (minutes)
+	$(BIN)/python -m pytest -q -n auto -m benchmark $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

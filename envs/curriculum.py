@@ -265,12 +265,18 @@ class CurriculumVectorEnv(VectorEnv):
                 for i, task in enumerate(self.tasks)]
 
     def _task_infos(self, infos: dict[str, Any]) -> dict[str, Any]:
-        n, v = self.num_envs, self._visit
-        infos["task_id"] = np.full(n, v.task_id, dtype=np.int64)
-        infos["task_name"] = np.full(n, self.task.name, dtype=object)
-        infos["task_cycle"] = np.full(n, v.cycle, dtype=np.int64)
-        infos["task_visit"] = np.full(n, v.index, dtype=np.int64)
-        infos["curriculum_done"] = np.full(n, self.done, dtype=bool)
+        """The task fields of the visit, built once per visit and shared by its steps (read-only for consumers)."""
+        done = self.done
+        key = (self._visit.index, done)
+        if getattr(self, "_infos_key", None) != key:
+            n, v = self.num_envs, self._visit
+            self._infos = {"task_id": np.full(n, v.task_id, dtype=np.int64),
+                           "task_name": np.full(n, self.task.name, dtype=object),
+                           "task_cycle": np.full(n, v.cycle, dtype=np.int64),
+                           "task_visit": np.full(n, v.index, dtype=np.int64),
+                           "curriculum_done": np.full(n, done, dtype=bool)}
+            self._infos_key = key
+        infos.update(self._infos)
         return infos
 
     # -- gymnasium API ------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ MINATAR = {"kind": "minatar"}  # MinAtar's own settings (sticky actions 0.1, dif
 # itself at 2500); the authors' rejax/gymnax settings.
 GYMNAX = {"sticky_action_prob": 0.0, "max_episode_steps": 1000}
 
+# Dohare et al.'s effective Ant-v3 (their contact forces were zeros under mujoco-py 2): no contact forces, no cost
+ANT = {"game": "ant", "env_kwargs": {"include_cfrc_ext_in_observation": False, "contact_cost_weight": 0.0}}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # All five MinAtar games in a fixed order, 1M env steps each, three cycles.
     "minatar_switch": {**MINATAR, "tasks": ["breakout", "space_invaders", "asterix", "freeway", "seaquest"],
@@ -56,6 +59,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                                     {"game": "cartpole", "name": "cartpole_long_pole", "length": 1.5},
                                     {"game": "cartpole", "name": "cartpole_heavy_gravity", "gravity": 20.0},
                                     {"game": "cartpole", "name": "cartpole_weak_motor", "force_mag": 5.0}]},
+    # Dohare et al.'s Slippery Ant (Nature 2024): the friction of every geom changes at the first episode end more
+    # than 2M env steps after the previous change; 10 frictions from row <seed> of their table (envs/mujoco.py).
+    "slippery_ant": {"kind": "mujoco", "tasks": [ANT], "frictions": {"changes": 10}, "steps_per_task": 2_000_000,
+                     "switch": "episode_end"},
+    # Their stationary Ant (Fig. 4: 50M env steps).
+    "ant": {"kind": "mujoco", "tasks": [ANT], "steps_per_task": 50_000_000},
+    # Hopper and Walker2d whose physics change: default, heavy, slippery, light / damped; 1M each, 3 cycles.
+    "hopper_dynamics": {"kind": "mujoco", "steps_per_task": 1_000_000, "cycles": 3, "tasks": [
+        {"game": "hopper", "name": "hopper"},
+        {"game": "hopper", "name": "hopper_heavy", "transforms": [{"type": "dynamics", "mass_scale": 1.5}]},
+        {"game": "hopper", "name": "hopper_slippery", "transforms": [{"type": "dynamics", "friction": 0.3}]},
+        {"game": "hopper", "name": "hopper_light", "transforms": [{"type": "dynamics", "mass_scale": 0.6}]}]},
+    "walker_dynamics": {"kind": "mujoco", "steps_per_task": 1_000_000, "cycles": 3, "tasks": [
+        {"game": "walker2d", "name": "walker"},
+        {"game": "walker2d", "name": "walker_heavy", "transforms": [{"type": "dynamics", "mass_scale": 1.5}]},
+        {"game": "walker2d", "name": "walker_slippery", "transforms": [{"type": "dynamics", "friction": 0.3}]},
+        {"game": "walker2d", "name": "walker_damped", "transforms": [{"type": "dynamics", "damping_scale": 3.0}]}]},
 }
 
 

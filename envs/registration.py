@@ -15,6 +15,7 @@ IDS = {
     "PlasticityRL/BreakoutActionPermutation-v0": "breakout_action_perm",
     "PlasticityRL/CartPoleDynamics-v0": "cartpole_dynamics",
     "PlasticityRL/ALESwitch-v0": "ale_abbas",
+    "PlasticityRL/SlipperyAnt-v0": "slippery_ant",
 }
 
 

@@ -21,6 +21,20 @@ def run_train(*overrides: str, timeout: float = 300) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=timeout)
 
 
+def cli_in_process(argv: list[str], capsys) -> tuple[int, str]:
+    """``scripts/train.py <argv>`` through its entry point in this process: (exit status, stderr)."""
+    from agents.app.train import main
+    saved = list(sys.argv)
+    try:
+        main(argv, prog=str(ROOT / "scripts" / "train.py"))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = saved
+    return code, capsys.readouterr().err
+
+
 @pytest.fixture
 def train():
     return run_train

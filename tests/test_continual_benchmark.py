@@ -38,6 +38,7 @@ def test_random_labels_adam_loses_plasticity_adamo_and_cbp_keep_it(digits):
         assert late > early - 0.1 and late > 0.7, (method, early, late)  # measured ≈ 0.83 → 0.94 and 0.81 → 0.84
 
 
+@pytest.mark.benchmark  # 9 runs of 20k steps: ≈ 4 min of one core, so `make test-benchmarks`, not the default run
 def test_slowly_changing_regression_adamo_and_cbp_hold_their_error_where_adam_loses_ground():
     """Median late/early error ratio over seeds 0–2. One seed's trajectory is chaotic across CPUs (AdamO, seed 0:
     0.73 → 0.71 on the machine of docs/plasticity_benchmark.md, 0.73 → 0.89 on an Intel Xeon, bit-exact runs on

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import stable_baselines3 as sb3
 import torch
+from conftest import cli_in_process
 from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 
@@ -184,8 +185,8 @@ def test_a_planted_nan_is_caught_by_the_deferred_guard_with_its_update():
     (["agent=dqn", "agent.n_envs=64", "agent.replay_ratio=0.3"], "agent.replay_ratio=0.3: "),
     (["agent=dqn", "agent.optimize_memory_usage=true"], "agent.optimize_memory_usage=True: valid choices: False"),
 ])
-def test_bad_device_path_input_is_one_line_before_anything_is_written(train, tmp_path, overrides, message):
+def test_bad_device_path_input_is_one_line_before_anything_is_written(tmp_path, capsys, overrides, message):
     run_dir = tmp_path / "run"
-    result = train(*overrides, f"hydra.run.dir={run_dir}")
-    assert result.returncode == 2 and message in result.stderr, result.stderr[-1500:]
-    assert len(result.stderr.strip().splitlines()) == 1 and not run_dir.exists()
+    code, err = cli_in_process([*overrides, f"hydra.run.dir={run_dir}"], capsys)  # scripts/train.py's entry point
+    assert code == 2 and message in err, err[-1500:]
+    assert len(err.strip().splitlines()) == 1 and not run_dir.exists()

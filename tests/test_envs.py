@@ -225,7 +225,8 @@ def test_hydra_env_options_equal_the_library_presets(name):
 
 
 @pytest.mark.parametrize("env_id", ["PlasticityRL/MinAtarAdamO-v0", "PlasticityRL/MinAtarCChain-v0",
-                                    "PlasticityRL/CartPoleDynamics-v0", "PlasticityRL/BreakoutActionPermutation-v0"])
+                                    "PlasticityRL/CartPoleDynamics-v0", "PlasticityRL/BreakoutActionPermutation-v0",
+                                    "PlasticityRL/SlipperyAnt-v0"])
 def test_registered_ids_pass_the_gymnasium_env_checker(env_id):
     from gymnasium.utils.env_checker import check_env
     env = gym.make(env_id, steps_per_task=50)

@@ -16,7 +16,7 @@ METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 TINY = {
     "ppo": ["agent=ppo", "agent.n_envs=4", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2",
             "total_timesteps=256"],
-    "dqn": ["agent=dqn", "agent.learning_starts=64", "agent.buffer_size=2000", "total_timesteps=300"],
+    "dqn": ["agent=dqn", "agent.learning_starts=64", "agent.buffer_size=2000", "total_timesteps=200"],
 }
 
 
@@ -92,3 +92,13 @@ def test_sb3_learning_rate_schedule_drives_the_isometry_step():
         opt.step()
         torch.testing.assert_close(before - w.detach(), lr * 0.1 * Isometry(1.0).grad(before, {}), rtol=1e-10,
                                    atol=1e-14)
+
+
+def test_the_documented_policy_import_paths_work():
+    """docs/methods.md names ``agents.policies.PlasticActorCriticPolicy`` (issue 31: it raised ImportError)."""
+    from agents.policies import PlasticActorCriticPolicy, PlasticDQNPolicy
+    from agents.policies.plastic import PlasticActorCriticPolicy as Actor
+    from agents.policies.plastic import PlasticDQNPolicy as Q
+    assert (PlasticActorCriticPolicy, PlasticDQNPolicy) == (Actor, Q)
+    with pytest.raises(ImportError, match="Nope"):
+        from agents.policies import Nope  # noqa: F401

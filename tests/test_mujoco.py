@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("mujoco")
 
-from envs import make_curriculum  # noqa: E402
-from envs.mujoco import Dynamics, MuJoCoVectorEnv, dohare_frictions  # noqa: E402
+from envs import make_curriculum
+from envs.mujoco import Dynamics, MuJoCoVectorEnv, dohare_frictions
 
 ANT = {"include_cfrc_ext_in_observation": False, "contact_cost_weight": 0.0}
 SANT = {"kind": "mujoco", "tasks": [{"game": "ant", "env_kwargs": ANT}], "frictions": {"changes": 4},
@@ -107,7 +107,8 @@ def test_resume_keeps_the_friction_index_and_continues_exactly():
     twin = pickle.loads(saved)
     assert twin.visit.index == env.visit.index >= 1 and twin.visits == env.visits
     a, b = _run(env, 300, seed=7), _run(twin, 300, seed=7)
-    assert [x[:4] for x in a] == [x[:4] for x in b] and all(np.array_equal(x[4], y[4]) for x, y in zip(a, b))
+    assert [x[:4] for x in a] == [x[:4] for x in b]
+    assert all(np.array_equal(x[4], y[4]) for x, y in zip(a, b, strict=True))
     # an env that cannot be pickled continues from its position: the same friction, boundaries drifted alike
     fresh = make_curriculum(SANT, 1, seed=5)
     fresh.reset(seed=5)
@@ -157,3 +158,14 @@ def test_every_arm_of_the_slippery_ant_protocol_trains(train, tmp_path):
         assert [t["task_name"] for t in tasks] == [f"ant_mu{mu:.4g}" for mu in dohare_frictions(0, 3)], arm
         metrics = read_csv(tmp_path / arm / "plasticity.csv")
         assert any(r["metric"] == "dormant_tau0" for r in metrics), arm
+
+
+def test_the_mujoco_benchmark_builds_both_sides_at_dohares_settings(tmp_path):
+    """scripts/bench_mujoco.py's pieces: the env-only ceiling runs, and SB3's and our PPO get the same settings."""
+    from agents.bench import mujoco as bench
+    assert bench.time_env(2, 64) > 0
+    sb3, ours = bench.sb3_model(2), bench.ours_run(2, 2048, str(tmp_path)).model
+    for model in (sb3, ours):
+        assert (model.n_steps, model.batch_size, model.n_epochs, model.learning_rate) == (1024, 128, 10, 1e-4)
+        assert model.ent_coef == 0.0 and model.vf_coef == 1.0
+    assert ours.env.num_envs == sb3.env.num_envs == 2

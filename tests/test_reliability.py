@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli_in_process
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -99,14 +100,27 @@ def train_cmd(*args: str) -> list[str]:
 
 
 @pytest.mark.parametrize("overrides, message", BAD, ids=[" ".join(o) for o, _ in BAD])
-def test_bad_input_fails_at_once_with_one_line_and_no_run_directory(tmp_path, overrides, message):
+def test_bad_input_fails_at_once_with_one_line_and_no_run_directory(tmp_path, capsys, overrides, message):
+    """The command's own entry point (``agents.app.train.main``, what scripts/train.py calls), in this process;
+    the test below runs a sample as separate processes (exit status and stderr of a real command)."""
+    run_dir = tmp_path / "run"
+    code, err = cli_in_process([*overrides, f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}"], capsys)
+    assert code == 2, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-2000:]
+    assert message in lines[0], lines[0]
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("case", [0, 34, 52, 57])
+def test_bad_input_as_a_real_command_exits_2_with_one_line(tmp_path, case):
+    overrides, message = BAD[case]
     run_dir = tmp_path / "run"
     result = subprocess.run(train_cmd(*overrides, f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}"),
                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
-    assert message in lines[0], lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr[-2000:]
     assert not run_dir.exists()
 
 
@@ -116,10 +130,10 @@ def test_there_are_at_least_thirty_bad_input_cases():
 
 # -- exact resume --------------------------------------------------------------------------------------------
 TINY = {
-    "ppo": ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=12000",
+    "ppo": ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=3000",
             "checkpoint.every=768", "metrics.every=512", "log_every=256", "eval.every=1024"],
     "dqn": ["agent=dqn", "agent.learning_starts=300", "agent.buffer_size=3000", "agent.target_update_interval=200",
-            "env.steps_per_task=1200", "checkpoint.every=150", "metrics.every=300", "log_every=150", "eval.every=600"],
+            "env.steps_per_task=800", "checkpoint.every=150", "metrics.every=300", "log_every=150", "eval.every=600"],
 }
 COMMON = ["env.cycles=1", "deterministic=true", "progress=false", "eval.episodes=2", "eval.max_steps=200"]
 COMPARED = ("metrics.csv", "episodes.csv", "tasks.csv", "eval.csv", "plasticity.csv")

@@ -29,6 +29,16 @@ class _Agent(Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
 
+class NormalizeConfig(Section):
+    """SB3 ``VecNormalize``'s scaling for the agent's inputs (agents/algorithms/normalize.py has the formulas);
+    logged, evaluated and reported returns stay raw. Off by default: MinAtar and Dohare et al.'s PPO use none."""
+
+    observations: bool = Field(False, description="(obs − running mean) / running std, clipped to ±clip; vector "
+                               "observations only (not ALE's uint8 frames)")
+    rewards: bool = Field(False, description="reward / running std of the discounted return, clipped to ±clip")
+    clip: float = Field(10.0, gt=0.0)
+
+
 class PPOConfig(_Agent):
     """PPO (agents/algorithms/ppo.py), with SB3's PPO options and the loss-parity options of that module."""
 
@@ -54,6 +64,7 @@ class PPOConfig(_Agent):
                                         "max_grad_norm each (rejax); needs network.separate")
     truncation_as_terminal: bool = Field(False, description="an episode cut by its step cap ends as a terminal, "
                                          "unbootstrapped (gymnax's done)")
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     clip_actions: bool = Field(True, description="continuous actions: clip to the action space before the env "
                                "(SB3); false hands the Gaussian sample as it is (Dohare et al.: the env's control "
                                "cost sees it unclipped, MuJoCo clamps what it applies)")

@@ -25,6 +25,7 @@ from gymnasium.vector import VectorEnv
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import Tensor
 
+from agents.algorithms.normalize import Normalizer
 from agents.tasks import TaskInfo
 
 
@@ -107,11 +108,13 @@ class GymnasiumVecEnv(VecEnv):
     """Adapts ``venv`` (a ``gymnasium.vector.VectorEnv`` in ``SAME_STEP`` autoreset mode) to the agents.
 
     :param device: where observations, rewards and flags are handed out (the agent's device).
+    :param normalizer: scales what the agent sees (observations, rewards); episodes are tracked on raw rewards.
     """
 
-    def __init__(self, venv: VectorEnv, device: str | torch.device = "cpu"):
+    def __init__(self, venv: VectorEnv, device: str | torch.device = "cpu", normalizer: Normalizer | None = None):
         self.venv = venv
         self.device = torch.device(device)
+        self.normalizer = normalizer
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self.episodes = EpisodeTracker(self.num_envs, self.device)
         self.num_timesteps = 0  # env steps (all sub-envs) so far; the agent sets it when it starts learning
@@ -138,7 +141,11 @@ class GymnasiumVecEnv(VecEnv):
         self.episodes.reset()
         self.task = self.previous_task = TaskInfo.from_infos(infos)
         self.task_switched = False
-        return self.to_tensor(obs)
+        obs = self.to_tensor(obs)
+        if self.normalizer is not None:
+            self.normalizer.reset()
+            obs = self.normalizer.observe(obs)
+        return obs
 
     def step_async(self, actions: Tensor | np.ndarray) -> None:
         self._actions = actions
@@ -169,6 +176,10 @@ class GymnasiumVecEnv(VecEnv):
         self.episodes.step(rewards, dones, self.num_timesteps, self.task)  # episodes belong to the task they ran in
         if self.task_switched:
             self.previous_task, self.task = self.task, new_task
+        if self.normalizer is not None:  # SB3's order: statistics from the new observations, then both scaled
+            raw, obs = obs, self.normalizer.observe(obs)
+            final_obs = obs if final_obs is raw else self.normalizer.normalize_obs(final_obs)
+            rewards = self.normalizer.reward(rewards, dones)
         return obs, rewards, dones, StepInfo(terminated, truncated & ~terminated, final_obs, may_truncate)
 
     def close(self) -> None:
@@ -184,13 +195,16 @@ class GymnasiumVecEnv(VecEnv):
             venv, position = None, self.venv.position() if hasattr(self.venv, "position") else None
         return {"venv": venv, "position": position, "episodes": self.episodes.state_dict(), "task": self.task,
                 "previous_task": self.previous_task, "task_switched": self.task_switched,
-                "num_timesteps": self.num_timesteps}
+                "num_timesteps": self.num_timesteps,
+                "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> Tensor | None:
         """Restore; returns the new first observations when the env was re-seeded instead (else ``None``)."""
         self.task, self.previous_task = state["task"], state["previous_task"]
         self.task_switched = state["task_switched"]
         self.num_timesteps = state["num_timesteps"]
+        if self.normalizer is not None and state.get("normalizer") is not None:
+            self.normalizer.load_state_dict(state["normalizer"])
         if state["venv"] is not None:
             self.venv.close()
             self.venv = pickle.loads(state["venv"])
@@ -199,7 +213,8 @@ class GymnasiumVecEnv(VecEnv):
         self.episodes.reset()  # re-seeded: every episode starts again
         if state["position"] is None:
             return self.reset()
-        return self.to_tensor(self.venv.restore_position(state["position"]))
+        obs = self.to_tensor(self.venv.restore_position(state["position"]))
+        return obs if self.normalizer is None else self.normalizer.normalize_obs(obs)
 
     # SB3's VecEnv interface for per-sub-env access; the batched env has no sub-env objects.
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:

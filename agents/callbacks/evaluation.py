@@ -26,7 +26,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from agents.algorithms.vec_env import GymnasiumVecEnv
+from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
 from agents.callbacks.settings import EvalConfig
 from agents.run.layout import RunDir
 from agents.run.logs import CSVLog
@@ -43,7 +43,9 @@ def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int
     The env is stepped as the agent's training env is (tensors on the agent's device, :meth:`act`); finished
     episodes are read every ``check_every`` steps, so a GPU run waits for the host once per block, not per step.
     """
-    venv = GymnasiumVecEnv(env, model.device)
+    normalizer = getattr(unwrap(model.get_env()), "normalizer", None) if model.get_env() is not None else None
+    # the training scales, frozen: the policy sees what it was trained on; the returns are the env's own
+    venv = GymnasiumVecEnv(env, model.device, normalizer.frozen() if normalizer is not None else None)
     venv.seed(seed)
     obs = venv.reset()
     done_returns: list[float] = []

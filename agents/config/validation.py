@@ -76,6 +76,10 @@ def parse(cfg: Mapping[str, Any]) -> Any:
     except ValidationError as err:
         from envs.spec import _Holder
         raise validation_line(err, _Holder) from None
+    normalize = getattr(typed.agent, "normalize", None)
+    if normalize is not None and normalize.observations and spec.kind == "ale":
+        raise ConfigError("agent.normalize.observations", True, "is for vector observations; ALE's are uint8 frames "
+                          "the policy scales by 1/255 (valid: false)")
     typed.env = spec.model_dump(mode="json", exclude_unset=True)
     return typed
 

@@ -36,6 +36,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
 from agents.algorithms.factory import make_agent
+from agents.algorithms.normalize import Normalizer
 from agents.algorithms.vec_env import GymnasiumVecEnv
 from agents.callbacks.evaluation import EvalCallback
 from agents.callbacks.plasticity_metrics import PlasticityMetrics
@@ -124,7 +125,7 @@ def prepare(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory) -> Run:
     if schedule and total > schedule:
         print(f"warning: total_timesteps={total:,} is longer than the curriculum ({schedule:,} env steps): its last "
               f"task goes on for {total - schedule:,} more steps", file=sys.stderr, flush=True)
-    env = GymnasiumVecEnv(venv, device)
+    env = GymnasiumVecEnv(venv, device, make_normalizer(cfg, venv, device))
     method = build_method(cfg.method)
     try:
         model = make_agent(cfg.agent, env, method, int(total), seed=cfg.seed, device=device)
@@ -149,6 +150,15 @@ def prepare(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory) -> Run:
     switch.on("after", run.checkpointer.on_switch)
     run.callback = CallbackList([cb for cb in (run_logger, evaluator, metrics, run.checkpointer) if cb is not None])
     return run
+
+
+def make_normalizer(cfg: RunConfig, venv: Any, device: str) -> Normalizer | None:
+    """The agent's observation/reward scaling (``agent.normalize``), or ``None`` when both are off."""
+    options = getattr(cfg.agent, "normalize", None)
+    if options is None or not (options.observations or options.rewards):
+        return None
+    return Normalizer(venv.single_observation_space.shape, venv.num_envs, device, observations=options.observations,
+                      rewards=options.rewards, gamma=cfg.agent.gamma, clip=options.clip)
 
 
 def make_evaluator(cfg: RunConfig, env: GymnasiumVecEnv, run_dir: Path) -> EvalCallback | None:
