@@ -171,8 +171,8 @@ def test_a_planted_nan_is_caught_by_the_deferred_guard_with_its_update():
         if update == 3:
             net.weight.grad[0, 0] = float("inf")
         opt.step()  # no host read here
-    # the bad gradient is gone by the time of the read; the parameter it spoiled and its update are named
-    with pytest.raises(NonFiniteError, match=r"non-finite parameter of weight at env step 123 \(update 3\)"):
+    # the bad gradient is gone by the time of the read, but its record names it, with its update and step
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient of weight at env step 123 \(update 3\)"):
         guard.check()
 
 

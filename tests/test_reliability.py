@@ -3,6 +3,7 @@
 import copy
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -245,28 +246,52 @@ def test_every_method_state_round_trips_through_a_checkpoint(tmp_path, method, e
 
 
 # -- guarded training and logs ------------------------------------------------------------------------------------
-def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monkeypatch):
+def _planted_nan_run(tmp_path: Path, monkeypatch, agent: str, deferred: bool) -> str:
+    """Train with a NaN planted in a first-layer weight's gradient at the 20th update; the guard's message."""
+    import functools
+
+    import agents.run.guard as guard_module
     import agents.training.runner as runner
 
     def planting(cfg, make_env):
         r = prepare(cfg, make_env)
         calls = {"n": 0}
+        weight = next(p for n, p in r.model.policy.named_parameters() if n.endswith("linear.0.weight"))
 
         def plant(optimizer, args, kwargs):
             calls["n"] += 1
             if calls["n"] == 20:
-                r.model.policy.features_extractor.linear[0].weight.grad[0, 0] = float("nan")
+                weight.grad[0, 0] = float("nan")
         r.model.policy.optimizer.register_step_pre_hook(plant)
         return r
 
     monkeypatch.setattr(runner, "prepare", planting)
-    cfg = config(tmp_path / "nan", "method=adam", "checkpoint.every=256")
-    with pytest.raises(SystemExit, match=r"non-finite gradient of features_extractor\.linear\.0\.weight at env step"):
+    monkeypatch.setattr(runner, "NonFiniteGuard", functools.partial(guard_module.NonFiniteGuard, deferred=deferred))
+    run_dir = tmp_path / f"{agent}_{deferred}"
+    overrides = (TINY["dqn"] if agent == "dqn" else []) + ["method=adam", "checkpoint.every=256"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = TINY["ppo"] if agent == "ppo" else []
+        cfg = OmegaConf.to_container(compose("config", overrides=[*base, *COMMON, *overrides, "eval.enabled=false",
+                                                                  "metrics.enabled=false", f"run_dir={run_dir}"]),
+                                     resolve=True)
+    with pytest.raises(SystemExit) as stopped:
         run(cfg, make_curriculum)
-    status = read_status(tmp_path / "nan")
-    assert status["status"] == "failed" and "features_extractor.linear.0.weight" in status["reason"]
-    good = checkpoint_paths(tmp_path / "nan")
+    status = read_status(run_dir)
+    assert status["status"] == "failed" and status["reason"] in str(stopped.value)
+    good = checkpoint_paths(run_dir)
     assert good and all(torch.isfinite(t).all() for t in torch.load(good[-1], weights_only=False)["policy"].values())
+    return str(stopped.value)
+
+
+@pytest.mark.parametrize("agent", ["ppo", "dqn"])
+def test_a_planted_nan_stops_the_run_with_the_step_and_the_tensor(tmp_path, monkeypatch, agent):
+    """The immediate check (CPU's default) and the deferred one (CUDA's; read at rollout starts, log rows and
+    checkpoints) name the same tensor, update and env step, stop before a rollout or a checkpoint uses the NaN,
+    and keep the last good checkpoint."""
+    now = _planted_nan_run(tmp_path, monkeypatch, agent, deferred=False)
+    assert re.search(r"non-finite gradient of (q_net\.)?features_extractor\.linear\.0\.weight at env step "
+                     r"[\d,]+ \(update 20\)", now), now
+    assert _planted_nan_run(tmp_path, monkeypatch, agent, deferred=True) == now
 
 
 def test_guard_names_non_finite_gradients_and_parameters_but_not_large_finite_ones():

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from torch import nn
 
 
@@ -23,8 +25,11 @@ class NonFiniteError(RuntimeError):
 class NonFiniteGuard:
     """:param step: a callable giving the current env step, for the message.
     :param deferred: keep the per-update check on the device and read it only in :meth:`check` (a CUDA run must
-        not wait for the host after every optimizer step); the first bad update is remembered there, and
-        :meth:`check` runs before every checkpoint, so a bad state is never saved. Default: on for CUDA.
+        not wait for the host after every optimizer step). The first bad update is recorded on the device as it
+        happens — its number, its env step and which gradients and parameters were non-finite then — so the
+        message names the tensor that went bad and when, however far the NaN spread before the read. The runner
+        reads it before every checkpoint, at every PPO rollout start and every log row (:class:`GuardCheck`), so
+        neither a checkpoint nor a rollout consumes a bad state. Default: on for CUDA.
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, step: Any, deferred: bool | None = None):
@@ -35,7 +40,11 @@ class NonFiniteGuard:
         params = self._params()
         device = params[0].device if params else torch.device("cpu")
         self.deferred = device.type == "cuda" if deferred is None else deferred
-        self._first_bad = torch.full((), -1, dtype=torch.long, device=device)  # the first bad update (deferred)
+        # deferred: the first bad update's number and env step (-1: none yet), and its bad gradients / parameters
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self._first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self._bad_grads = torch.zeros(len(params), dtype=torch.bool, device=device)
+        self._bad_params = torch.zeros(len(params), dtype=torch.bool, device=device)
         self._handles = [optimizer.register_step_post_hook(self._check_step)]
 
     def _params(self) -> list[torch.Tensor]:
@@ -47,33 +56,75 @@ class NonFiniteGuard:
         if not params:
             return
         # A NaN or inf entry makes its tensor's norm non-finite. A finite tensor whose norm overflows only sends
-        # us to the exact per-tensor search below, which then finds nothing.
-        total = torch.stack(torch._foreach_norm([p.detach() for p in params])).float().sum()
+        # us to the exact per-tensor search, which then finds nothing.
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in params])).float()
         if self.deferred:
-            bad = ~torch.isfinite(total) & (self._first_bad < 0)
-            self._first_bad = torch.where(bad, self.updates, self._first_bad)
+            self._record(params, norms)
             return
-        if torch.isfinite(total):
+        if torch.isfinite(norms.sum()):
             return
-        self._raise(params, self.updates)
+        self._raise(params, self.updates, self.step())
+
+    def _record(self, params: list[torch.Tensor], norms: torch.Tensor) -> None:
+        """On the device, no host read: remember the first update whose parameters went non-finite."""
+        bad_params = ~torch.isfinite(norms)
+        grads = [p.grad if p.grad is not None else torch.zeros((), device=p.device) for p in params]
+        bad_grads = ~torch.isfinite(torch.stack(torch._foreach_norm([g.detach() for g in grads])).float())
+        first = bad_params.any() & (self._first_bad < 0)
+        self._first_bad = torch.where(first, self.updates, self._first_bad)
+        self._first_step = torch.where(first, int(self.step()), self._first_step)
+        self._bad_grads = torch.where(first, bad_grads, self._bad_grads)
+        self._bad_params = torch.where(first, bad_params, self._bad_params)
 
     def check(self) -> None:
-        """Raise :class:`NonFiniteError` if a deferred check found a non-finite value (one read from the device)."""
-        if self.deferred and int(self._first_bad) >= 0:
-            params = self._params()
-            total = torch.stack(torch._foreach_norm([p.detach() for p in params])).float().sum()
-            if not torch.isfinite(total):
-                self._raise(params, int(self._first_bad))
-            self._first_bad.fill_(-1)  # an overflowing finite norm only: nothing to report
+        """Raise :class:`NonFiniteError` if a deferred check found a non-finite value (one read from the device),
+        naming the gradient (else the parameter) that was non-finite at the first bad update, and its step."""
+        if not self.deferred or int(self._first_bad) < 0:
+            return
+        params = self._params()
+        masks = self._bad_grads.tolist(), self._bad_params.tolist()
+        for what, mask in zip(("gradient", "parameter"), masks, strict=True):
+            for p, bad in zip(params, mask, strict=True):
+                if bad and self._exactly_non_finite(what, p):
+                    raise NonFiniteError(self._message(what, p, int(self._first_bad), int(self._first_step)))
+        self._first_bad.fill_(-1)  # an overflowing finite norm only: nothing to report
 
-    def _raise(self, params: list[torch.Tensor], update: int) -> None:
+    @staticmethod
+    def _exactly_non_finite(what: str, p: torch.Tensor) -> bool:
+        """The parameter now (a NaN stays); a gradient's bad entries may have been overwritten since: trust the
+        record."""
+        return what == "gradient" or not torch.isfinite(p).all()
+
+    def _raise(self, params: list[torch.Tensor], update: int, step: int) -> None:
         for what, tensors in (("gradient", [p.grad for p in params]), ("parameter", params)):
             for p, t in zip(params, tensors, strict=True):
                 if t is not None and not torch.isfinite(t).all():
-                    name = self.names.get(id(p), f"tensor of shape {tuple(p.shape)}")
-                    raise NonFiniteError(f"non-finite {what} of {name} at env step {self.step():,} (update "
-                                         f"{update}): the run stopped; the last good checkpoint is kept")
+                    raise NonFiniteError(self._message(what, p, update, step))
+
+    def _message(self, what: str, p: torch.Tensor, update: int, step: int) -> str:
+        name = self.names.get(id(p), f"tensor of shape {tuple(p.shape)}")
+        return (f"non-finite {what} of {name} at env step {step:,} (update {update}): the run stopped; the last "
+                f"good checkpoint is kept")
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
+
+
+class GuardCheck(BaseCallback):
+    """Reads a deferred guard where a bad state would otherwise be consumed: at every PPO rollout start (before
+    the rollout acts with the parameters) and every ``log_every`` env steps (the log rows' cadence)."""
+
+    def __init__(self, guard: NonFiniteGuard, log_every: int):
+        super().__init__()
+        self.guard, self.log_every, self.next_row = guard, log_every, 0
+
+    def _on_rollout_start(self) -> None:
+        if isinstance(self.model, OnPolicyAlgorithm):
+            self.guard.check()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_row:
+            self.guard.check()
+            self.next_row = (self.num_timesteps // self.log_every + 1) * self.log_every
+        return True

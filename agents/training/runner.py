@@ -45,7 +45,7 @@ from agents.errors import ConfigError, first_line, validation_line
 from agents.methods import Method, build_method
 from agents.run.checkpoint import Checkpointer, intact_checkpoint, restore
 from agents.run.console import Console
-from agents.run.guard import NonFiniteError, NonFiniteGuard
+from agents.run.guard import GuardCheck, NonFiniteError, NonFiniteGuard
 from agents.run.layout import LOG_FILES, RunDir
 from agents.run.lock import run_dir_lock
 from agents.run.logs import MetricsCSV, add_sink, remove_sink
@@ -247,7 +247,9 @@ def train(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory, checkpoint: 
     start, start_step = time.time(), model.num_timesteps
     try:
         if not finished:
-            model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=run.callback,
+            callback = CallbackList([GuardCheck(guard, run.cfg.log_every), run.callback]) if guard.deferred \
+                else run.callback
+            model.learn(max(0, run.total_timesteps - model.num_timesteps), callback=callback,
                         log_interval=None, reset_num_timesteps=checkpoint is None)
             guard.check()  # a deferred (CUDA) check: before the final checkpoint
     except NonFiniteError as err:
