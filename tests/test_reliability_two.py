@@ -192,7 +192,7 @@ def test_total_timesteps_beyond_the_curriculum_is_announced(tmp_path, capsys):
 @pytest.mark.parametrize("sig, status, code", [(signal.SIGINT, "interrupted", 130), (signal.SIGTERM, "preempted", 143)])
 def test_a_stopping_signal_checkpoints_names_its_step_and_resumes(reference, tmp_path, sig, status, code):
     run_dir = tmp_path / "stopped"
-    args = [*TINY, "checkpoint.every=1000000", "env.steps_per_task=6000"]
+    args = [*TINY, "checkpoint.every=1000000", "env.steps_per_task=3000"]
     proc = subprocess.Popen([sys.executable, "scripts/train.py", *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -121,7 +121,7 @@ def test_single_game_dqn_run(train, tmp_path):
     ("dqn", "cartpole_dynamics", []),
 ])
 def test_classic_and_ale_curricula_train(train, tmp_path, agent, env, extra):
-    result = train(*TINY[agent][:4], f"env={env}", "total_timesteps=200", "env.steps_per_task=64",
+    result = train(*TINY[agent][:4], f"env={env}", "total_timesteps=100", "env.steps_per_task=64",
                    "eval.episodes=2", "eval.max_steps=50", "progress=false", *extra, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_csv(tmp_path / "tasks.csv")) >= 2
