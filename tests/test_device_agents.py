@@ -176,6 +176,20 @@ def test_a_planted_nan_is_caught_by_the_deferred_guard_with_its_update():
         guard.check()
 
 
+def test_the_deferred_guard_raises_no_alarm_on_large_finite_values():
+    from torch import nn
+
+    from agents.run.guard import NonFiniteGuard
+    net = nn.Linear(3, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-30)
+    guard = NonFiniteGuard(net, opt, lambda: 5, deferred=True)
+    net.weight.data.fill_(1e30)  # finite, though the 2-norms of weight and gradient overflow float32
+    for p in net.parameters():
+        p.grad = torch.full_like(p, 1e30)
+    opt.step()
+    guard.check()  # nothing non-finite: no alarm
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["env.backend=jax"], "env.backend='jax': valid choices: torch, minatar"),
     (["env.vectorization=subproc"], "env.vectorization='subproc': runs numpy envs in worker processes"),

@@ -92,6 +92,11 @@ def test_a_frozen_view_reads_the_live_statistics_and_never_updates_them():
     view.observe(torch.tensor([[100.0, 100.0]]))
     torch.testing.assert_close(norm.obs_rms.mean, mean)  # and changes nothing
     assert torch.equal(view.reward(torch.tensor([3.0]), torch.tensor([False])), torch.tensor([3.0]))
+    norm.reward(torch.tensor([2.0]), torch.tensor([False]))
+    returns = norm.returns.clone()
+    view.reset()  # an evaluation env's reset leaves the training env's discounted returns alone
+    torch.testing.assert_close(norm.returns, returns)
+    assert float(returns[0]) == 2.0
 
 
 def test_bad_options_are_refused():

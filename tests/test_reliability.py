@@ -303,7 +303,7 @@ def test_guard_names_non_finite_gradients_and_parameters_but_not_large_finite_on
     NonFiniteGuard(net, opt, lambda: 7)
     for p in net.parameters():
         p.grad = torch.zeros_like(p)
-    net[0].weight.data.fill_(1e30)  # finite, but its norm overflows float32: the exact check clears it
+    net[0].weight.data.fill_(1e30)  # finite, but its 2-norm overflows float32: the exact check clears it
     opt.step()
     net[1].bias.grad[0] = float("inf")
     with pytest.raises(NonFiniteError, match=r"non-finite gradient of 1\.bias at env step 7"):

@@ -102,8 +102,10 @@ class Normalizer:
         return scaled.to(torch.float32)
 
     def reset(self) -> None:
-        """A new start of every sub-env (the env's ``reset``): the discounted returns restart."""
-        self.returns.zero_()
+        """A new start of every sub-env (the env's ``reset``): the discounted returns restart (a frozen view has
+        none of its own, and leaves the training env's alone)."""
+        if self.training:
+            self.returns = torch.zeros_like(self.returns)
 
     def frozen(self) -> Normalizer:
         """A view for evaluation: the same statistics, never updated, no reward scaling."""

@@ -43,7 +43,8 @@ def evaluate(model: BaseAlgorithm, env: VectorEnv, episodes: int, max_steps: int
     The env is stepped as the agent's training env is (tensors on the agent's device, :meth:`act`); finished
     episodes are read every ``check_every`` steps, so a GPU run waits for the host once per block, not per step.
     """
-    normalizer = getattr(unwrap(model.get_env()), "normalizer", None) if model.get_env() is not None else None
+    train_env = model.get_env()
+    normalizer = getattr(unwrap(train_env), "normalizer", None) if train_env is not None else None
     # the training scales, frozen: the policy sees what it was trained on; the returns are the env's own
     venv = GymnasiumVecEnv(env, model.device, normalizer.frozen() if normalizer is not None else None)
     venv.seed(seed)
