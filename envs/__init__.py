@@ -25,6 +25,7 @@ _EXPORTS = {
     "PRESETS": "envs.presets",
     "preset": "envs.presets",
     "Transform": "envs.transforms",
+    "TransformedEnv": "envs.transforms",
     "TransformedVectorEnv": "envs.transforms",
     "build_transform": "envs.transforms",
 }

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -345,9 +346,18 @@ class CurriculumEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, tasks: Sequence[Task], schedule: Schedule, seed: int = 0, *,
-                 global_num_envs: int = 1, env_index: int = 0):
+                 global_num_envs: int = 1, env_index: int = 0, reset_seeds_games: bool = False):
+        """
+        :param global_num_envs: sub-envs running side by side with this one (each step advances the global step
+            by this many, so they switch together).
+        :param env_index: this sub-env's index among them (shifts its game seeds).
+        :param reset_seeds_games: ``reset(seed=s)`` shifts the game seeds by ``s`` and keeps the curriculum's
+            ``seed`` (order, transform draws) — for vectorizers that seed sub-env ``i`` with ``s + i``. Default:
+            ``s`` becomes the curriculum seed (the workers of :func:`envs.make_curriculum` all get the same one).
+        """
         self._venv = CurriculumVectorEnv(tasks, schedule, 1, seed, global_num_envs=global_num_envs,
                                          env_index_offset=env_index)
+        self._reset_seeds_games = reset_seeds_games
         self.observation_space = self._venv.single_observation_space
         self.action_space = self._venv.single_action_space
         self._next: tuple[np.ndarray, dict[str, Any]] | None = None
@@ -374,6 +384,8 @@ class CurriculumEnv(gym.Env):
         if self._next is not None and seed is None:
             obs, self._task = self._next
         else:
+            if self._reset_seeds_games and seed is not None:
+                self._venv.env_index_offset, seed = int(seed), None
             obs, infos = self._venv.reset(seed=seed)
             obs, self._task = obs[0], self._info(infos)
         self._next = None
@@ -389,3 +401,43 @@ class CurriculumEnv(gym.Env):
         else:
             self._task = info
         return obs[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), dict(info)
+
+
+class AloneCurriculumEnv(CurriculumEnv):
+    """``gym.make(id)`` without ``num_envs``: its ``steps_per_task`` counts its own steps, right for one env alone.
+
+    Several alive in one process with the same arguments (``make_vec_env(lambda: gym.make(id), n)``,
+    ``gym.make_vec(id, n, vectorization_mode="sync")``) would each switch after ``steps_per_task`` of their own
+    steps, ``n`` times later than the batched curriculum: their first step refuses that in one line. Worker
+    processes cannot see each other: pass ``num_envs`` there (:func:`envs.registration.make_env`)."""
+
+    live: weakref.WeakSet = weakref.WeakSet()
+
+    def __init__(self, *args: Any, key: tuple, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._key, self._checked, self._closed = key, False, False
+        AloneCurriculumEnv.live.add(self)
+
+    def step(self, action):
+        if not self._checked:
+            self._checked = True
+            siblings = [e for e in list(AloneCurriculumEnv.live)
+                        if e is not self and e._key == self._key and not e._closed]
+            if siblings:
+                raise ValueError(f"{self._key[0]}: {len(siblings) + 1} single-env curricula with the same arguments "
+                                 "step in this process (a vector env of gym.make?): each would count only its own "
+                                 "steps; pass num_envs=<number of sub-envs> so that steps_per_task counts them all "
+                                 "(num_envs=1: a per-env count), or use the batched curriculum")
+        return super().step(action)
+
+    def close(self) -> None:
+        self._closed = True
+        AloneCurriculumEnv.live.discard(self)
+        super().close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        AloneCurriculumEnv.live.add(self)

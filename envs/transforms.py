@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
@@ -259,7 +260,8 @@ class DynamicsChange(Transform):
 
 
 class TransformedVectorEnv(VectorEnv):
-    """A vector env seen through a list of transforms (``final_obs`` included).
+    """A vector env seen through a list of transforms (``final_obs`` included); :class:`TransformedEnv` is the
+    single-env form.
 
     Leading channel permutations are handed to an env that renders its channels in any order
     (``set_channel_map``), which then costs nothing per step; the view sets the env's channel map when it is
@@ -316,3 +318,55 @@ class TransformedVectorEnv(VectorEnv):
 
     def close(self, **kwargs: Any) -> None:
         self.env.close(**kwargs)
+
+
+class TransformedEnv(gym.Wrapper):
+    """The transforms on one gymnasium env (the single-env form of :class:`TransformedVectorEnv`), e.g. inside
+    SB3's ``make_vec_env(..., wrapper_class=TransformedEnv, wrapper_kwargs=dict(transforms=[...]))``.
+
+    :param transforms: :class:`Transform` objects, or their config mappings (``{"type": "action_permutation"}``,
+        built for the env's spaces with :func:`build_transform`).
+    :param seed: the draw of the random transforms (:meth:`resample` draws again, as a curriculum does at each
+        visit). Give every sub-env of a vector env the same ``seed`` for the same permutation everywhere.
+    :param channels_last: image observations are HWC (MinAtar, default) rather than CHW.
+
+    Actions, observations and rewards go through the transforms as batches of one, so every transform behaves
+    exactly as in the vector form (sticky actions per env)."""
+
+    def __init__(self, env: gym.Env, transforms: Sequence[Transform | Mapping[str, Any]] = (), seed: int = 0,
+                 channels_last: bool = True):
+        super().__init__(env)
+        n_actions = int(env.action_space.n) if isinstance(env.action_space, gym.spaces.Discrete) else None
+        self.transforms = tuple(t if isinstance(t, Transform) else
+                                build_transform(t, env.observation_space.shape, n_actions, channels_last)
+                                for t in transforms)
+        if any(isinstance(t, DynamicsChange) for t in self.transforms):
+            raise ValueError("TransformedEnv: a dynamics transform needs the curriculum's MuJoCo env "
+                             "(envs.make_curriculum); valid here: "
+                             f"{', '.join(k for k in TRANSFORMS if k != 'dynamics')}")
+        self.resample(seed)
+
+    def resample(self, seed: int) -> None:
+        """Draw the random transforms' parameters from ``seed``."""
+        for k, t in enumerate(self.transforms):
+            t.resample(np.random.default_rng([int(seed), k, 0x7F]))
+
+    def _observation(self, obs: Any) -> Any:
+        batch = np.asarray(obs)[None]
+        for t in self.transforms:
+            batch = t.observation(batch)
+        return batch[0]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._observation(obs), info
+
+    def step(self, action: Any):
+        actions = np.asarray(action)[None]
+        for t in reversed(self.transforms):
+            actions = t.action(actions)
+        obs, reward, terminated, truncated, info = self.env.step(actions[0])
+        rewards = np.asarray([reward], dtype=np.float64)
+        for t in self.transforms:
+            rewards = t.reward(rewards)
+        return self._observation(obs), float(rewards[0]), terminated, truncated, info

@@ -35,12 +35,29 @@ def supports(optimizer: torch.optim.Optimizer) -> bool:
     return isinstance(optimizer, torch.optim.Adam) and not isinstance(optimizer, RegularizedAdam)
 
 
+def attached(optimizer: torch.optim.Optimizer) -> EntrySteps | None:
+    """The optimizer's :class:`EntrySteps` if one was attached, else ``None``."""
+    return optimizer.__dict__.get("_plasticity_entry_steps")
+
+
 def attach(optimizer: torch.optim.Optimizer) -> EntrySteps:
     """The optimizer's :class:`EntrySteps`, created and hooked on first use."""
-    tracker = optimizer.__dict__.get("_plasticity_entry_steps")
+    tracker = attached(optimizer)
     if tracker is None:
         tracker = optimizer.__dict__["_plasticity_entry_steps"] = EntrySteps(optimizer)
     return tracker
+
+
+def records(optimizer: torch.optim.Optimizer) -> dict[int, Tensor]:
+    """The ``T₀`` records by parameter index (what ``state_dict()`` saves under ``"plasticity_entry_born"``), for
+    checkpoints that hold the optimizer's state without this key (SB3's zip is loaded before a unit method exists)."""
+    tracker = attached(optimizer)
+    return {} if tracker is None else tracker._save(optimizer, {})[KEY]
+
+
+def restore(optimizer: torch.optim.Optimizer, saved: dict[int, Tensor]) -> None:
+    """Put records from :func:`records` back (attaching the tracker if needed)."""
+    attach(optimizer)._load(optimizer, {KEY: saved})
 
 
 class EntrySteps:

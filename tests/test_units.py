@@ -243,12 +243,13 @@ def test_adaptable_and_mean_corrected_utilities():
         model[0].weight.fill_(2.0)
         model[0].bias.zero_()
         model[2].weight.fill_(0.5)
-    opt = P.RegularizedAdam(model.parameters(), lr=0.0)
-    zero = P.CBP(model, opt, replacement_rate=0.0, utility="zero_contribution", decay_rate=0.0)
-    adapt = P.CBP(model, opt, replacement_rate=0.0, utility="adaptable_contribution", decay_rate=0.0)
-    step(model, opt, torch.tensor([[1.0], [3.0]]))  # h = [2, 6], mean 4, mean|h - 4| = 2
-    torch.testing.assert_close(zero.utilities("0"), torch.tensor([0.5 * 2.0]))
-    torch.testing.assert_close(adapt.utilities("0"), torch.tensor([0.5 * 2.0 / 2.0]))
+    expected = {"zero_contribution": 0.5 * 2.0, "adaptable_contribution": 0.5 * 2.0 / 2.0}
+    for utility, value in expected.items():  # one unit method per optimizer: one optimizer each
+        opt = P.RegularizedAdam(model.parameters(), lr=0.0)
+        cbp = P.CBP(model, opt, replacement_rate=0.0, utility=utility, decay_rate=0.0)
+        step(model, opt, torch.tensor([[1.0], [3.0]]))  # h = [2, 6], mean 4, mean|h - 4| = 2
+        torch.testing.assert_close(cbp.utilities("0"), torch.tensor([value]))
+        cbp.remove()
 
 
 def test_cbp_is_deterministic_for_a_seed_and_validates_settings():

@@ -7,9 +7,9 @@ shared with CBP and ReDo). Metric names (``/<layer>`` for per-layer values):
 =================================  ===================================================================
 ``dormant_tau{0,0.025,0.1}``       fraction of τ-dormant hidden units, pooled over layers (+ per layer)
 ``fau``, ``dead_fraction``         fraction of active units; units silent on the whole probe (+ per layer)
-``feature_norm``                   ``mean_n ‖h_n‖`` of the last hidden layer
+``feature_norm``                   ``mean_n ‖h_n‖`` of the feature layer
 ``feature_erank/srank/``           effective rank, srank (δ = 0.01), approximate rank, stable rank of the
-``approx_rank/stable_rank``        last hidden layer's features ``(N, units·positions)``
+``approx_rank/stable_rank``        feature layer's features ``(N, units·positions)``
 ``weight_magnitude``               mean ``|w|`` over all parameters
 ``distance_from_init``             ``√(Σ(θ − θ₀)²/P)`` (θ₀: the parameters when the suite was created;
                                    heads added later by plasticity injection are left out)
@@ -27,16 +27,28 @@ expensive (``expensive=True``):
 ``trainability_ratio/loss``        fitting fresh random targets with a copy
 ``io_jacobian_gap``                isometry gap of the end-to-end ``∂f/∂x``
 =================================  ===================================================================
+
+**The feature layer** is ``feature_layer=`` (a hidden layer's name), by default the last hidden layer in the
+order the forward pass reaches them. For a network with separate actor and critic branches that is the branch
+the forward computes last: for an SB3 actor-critic policy (probed as ``[action_net(…), value_net(…)]``, see
+:mod:`plasticity.metrics.outputs`) the critic's last layer; pass ``feature_layer="mlp_extractor.policy_net.2"``
+for the actor's.
+
+**Randomness.** ``compute`` and ``expensive`` run with torch's global generators forked (CPU, and the CUDA
+device of the parameters): measuring never changes what training draws next, even for a module whose forward
+samples (SB3's). Random targets and probes use their own seeded generators.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from plasticity.metrics import jacobian, rank, spectra, units, weights
+from plasticity.metrics.outputs import TupleOutputs, measured_module
 from plasticity.metrics.probes import trainability
 from plasticity.network import LAYER_TYPES, ActivationCapture, LayerGraph, original_module, trace
 
@@ -52,6 +64,16 @@ def stable_name(name: str) -> str:
     return ".".join(parts)
 
 
+def _rng_untouched(method: Callable) -> Callable:
+    """Run ``method`` with torch's global generators forked (the CPU one and the parameters' CUDA device)."""
+    @functools.wraps(method)
+    def wrapper(self: MetricSuite, *args, **kwargs):
+        devices = sorted({p.device.index or 0 for p in self.outputs.parameters() if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=devices):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class MetricSuite:
     """Every plasticity metric of a network on a probe batch, by name — the way to log them in your own loop::
 
@@ -59,18 +81,38 @@ class MetricSuite:
         row = suite.compute(probe_x)         # cheap metrics (dormant ratios, ranks, isometry gap, …)
         row |= suite.expensive(probe_x)      # eNTK, Fisher, Hessian srank, trainability (at task switches)
 
-    The table of names and formulas is in the module docstring; ``θ₀`` is taken when the suite is created."""
-    def __init__(self, outputs: nn.Module, graph: LayerGraph | None = None, *, taus: Sequence[float] = TAUS,
-                 jacobian_samples: int = 32, ntk_samples: int = 16, fisher_samples: int = 64,
-                 hessian_iterations: int = 40, trainability_steps: int = 25):
-        self.outputs = original_module(outputs)  # a compiled model is measured through its eager original
+    The table of names and formulas is in the module docstring; ``θ₀`` is taken when the suite is created.
+
+    :param outputs: the network: a module returning ``(N, k)`` outputs, an SB3 policy (``model.policy``), or a
+        module returning a tuple (:mod:`plasticity.metrics.outputs`).
+    :param graph: its :class:`~plasticity.network.LayerGraph`, if already traced (default: traced at first use).
+    :param feature_layer: the hidden layer whose features the ``feature_*`` metrics use (module docstring).
+    :param taus: dormancy thresholds τ of the ``dormant_tau*`` metrics.
+    :param jacobian_samples, ntk_samples, fisher_samples, hessian_iterations, trainability_steps: sizes of the
+        Jacobian, eNTK, Fisher, Hessian and trainability probes (capped for big networks).
+    """
+    def __init__(self, outputs: nn.Module, graph: LayerGraph | None = None, *, feature_layer: str | None = None,
+                 taus: Sequence[float] = TAUS, jacobian_samples: int = 32, ntk_samples: int = 16,
+                 fisher_samples: int = 64, hessian_iterations: int = 40, trainability_steps: int = 25):
+        if not isinstance(outputs, nn.Module):
+            raise TypeError(f"MetricSuite: outputs={type(outputs).__name__} is not an nn.Module; pass the network "
+                            "(or plasticity.metrics.jacobian.output_module(fn, network) for a function of it)")
+        # a compiled model is measured through its eager original; an SB3 policy through its deterministic outputs
+        self.outputs = measured_module(original_module(outputs))
+        self.feature_layer = feature_layer
+        self._checked_outputs = False
         self.graph = graph
         self.taus = tuple(taus)
         self.jacobian_samples, self.ntk_samples, self.fisher_samples = jacobian_samples, ntk_samples, fisher_samples
         self.hessian_iterations, self.trainability_steps = hessian_iterations, trainability_steps
-        self.initial = {stable_name(n): p.detach().clone() for n, p in outputs.named_parameters()}
+        self.initial = {stable_name(n): p.detach().clone() for n, p in self.outputs.named_parameters()}
 
     def _graph(self, x: Tensor) -> LayerGraph:
+        if not self._checked_outputs:  # a forward returning a tuple is measured through its float tensors
+            with torch.no_grad():
+                if not isinstance(self.outputs(x[:2]), Tensor):
+                    self.outputs = TupleOutputs(self.outputs)
+            self._checked_outputs = True
         modules = dict(self.outputs.named_modules())
         if self.graph is not None:  # re-trace if the structure changed (e.g. plasticity injection wrapped a head)
             names = [ly.name for ly in self.graph.hidden] + list(self.graph.outputs)
@@ -78,7 +120,14 @@ class MetricSuite:
                 self.graph = None
         if self.graph is None:
             self.graph = trace(self.outputs, lambda: self.outputs(x[:4]))
+            names = [ly.name for ly in self.graph.hidden]
+            if self.feature_layer is not None and self.feature_layer not in names:
+                raise ValueError(f"MetricSuite: feature_layer={self.feature_layer!r} is not a hidden layer; valid "
+                                 f"choices: {', '.join(names)}")
         return self.graph
+
+    def _features(self, graph: LayerGraph, acts: dict[str, Tensor]) -> Tensor:
+        return acts[self.feature_layer if self.feature_layer is not None else graph.hidden[-1].name]
 
     @torch.no_grad()
     def activations(self, x: Tensor) -> dict[str, Tensor]:
@@ -89,6 +138,7 @@ class MetricSuite:
             capture.remove()
         return capture.activations
 
+    @_rng_untouched
     @torch.no_grad()
     def compute(self, x: Tensor, expensive: bool = False) -> dict[str, float]:
         graph = self._graph(x)
@@ -106,7 +156,7 @@ class MetricSuite:
         out["fau"] = sum(out[f"fau/{ly.name}"] for ly in hidden) / len(hidden)
         out["dead_fraction"] = sum(out[f"dead_fraction/{ly.name}"] * ly.n_units for ly in hidden) / sum(
             ly.n_units for ly in hidden)
-        last = acts[hidden[-1].name]
+        last = self._features(graph, acts)
         out["feature_norm"] = units.feature_norm(last)
         sv = rank.singular_values(last.flatten(1))
         out.update(feature_erank=rank.effective_rank(sv), feature_srank=float(rank.srank(sv)),
@@ -141,6 +191,7 @@ class MetricSuite:
             out.update(self.expensive(x))
         return out
 
+    @_rng_untouched
     def expensive(self, x: Tensor) -> dict[str, float]:
         graph = self._graph(x)
         out: dict[str, float] = {}

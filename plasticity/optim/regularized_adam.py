@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 from torch.optim.adam import adam
 
-from plasticity.optim.regularizing import RegularizerMixin
+from plasticity.optim.regularizing import RegularizerMixin, check_params
 from plasticity.regularizers.base import Regularizer
 
 
@@ -52,6 +52,7 @@ class RegularizedAdam(RegularizerMixin, torch.optim.Adam):
                  amsgrad: bool = False, *, regularizers: Sequence[Regularizer] = (), noise_std: float = 0.0,
                  seed: int = 0, foreach: bool | None = None, maximize: bool = False,
                  decoupled_weight_decay: bool = False, fused: bool | None = None):
+        check_params(params, type(self).__name__)
         if not lr >= 0.0:
             raise ValueError(f"lr={lr!r} must be >= 0")
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,

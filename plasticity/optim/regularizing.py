@@ -24,6 +24,14 @@ from torch import Tensor
 from plasticity.regularizers.base import Regularizer
 
 
+def check_params(params: Any, optimizer: str) -> None:
+    """A module given where parameters belong is refused in one line (torch's own TypeError names no fix)."""
+    if isinstance(params, torch.nn.Module):
+        raise TypeError(f"{optimizer}: params={type(params).__name__}(...) is a module; pass its parameters: "
+                        "model.parameters(), or plasticity.param_groups(model, exclude=[<output heads>]) to leave "
+                        "the heads unregularized")
+
+
 def check_regularizers(regularizers: Sequence[Regularizer], noise_std: float) -> None:
     """Refuse anything but distinct :class:`Regularizer` kinds and a negative noise level."""
     bad = [r for r in regularizers if not isinstance(r, Regularizer)]

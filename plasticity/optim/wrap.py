@@ -28,7 +28,7 @@ from torch import Tensor
 
 from plasticity.optim.presets import AdamW
 from plasticity.optim.regularized_adam import RegularizedAdam
-from plasticity.optim.regularizing import RegularizerMixin, check_regularizers
+from plasticity.optim.regularizing import RegularizerMixin, check_params, check_regularizers
 from plasticity.regularizers.base import Regularizer
 
 
@@ -59,6 +59,7 @@ class RegularizedOptimizer(_Recipe, RegularizerMixin):
 
     def __init__(self, params: Any, *args: Any, regularizers: Any = None, noise_std: float | None = None,
                  seed: int | None = None, **kwargs: Any):
+        check_params(params, type(self).__name__)
         self.regularizer_states: dict[Tensor, dict[str, Any]] = {}
         super().__init__(params, *args, **kwargs)
         args = self._regularizer_args(regularizers, noise_std, seed)

@@ -73,9 +73,19 @@ class UnitMethod:
                                                              if isinstance(m, LAYER_TYPES)})
         else:
             self._recorder = ForwardRecorder(self.model)
-        self._handles.append(optimizer.register_step_post_hook(self._after_step))
+        other = optimizer.__dict__.get("_plasticity_unit_method")
+        if other is not None and other is not self and other._handles:
+            raise ValueError(f"{type(self).__name__}: this optimizer already runs {type(other).__name__} after each "
+                             "step; one unit method per optimizer (call .remove() on the other first)")
         if entry_steps.supports(optimizer) and self.reset_optimizer:
+            if entry_steps.attached(optimizer) is None and optimizer.state:
+                warnings.warn(f"{type(self).__name__}: the optimizer already has state but no per-entry step record: "
+                              "if that state came from a checkpoint (SB3's load), reset units will be bias-corrected "
+                              "with the tensor's step count; build the method before loading, or use "
+                              "agents.sb3.attach", stacklevel=3)
             entry_steps.attach(optimizer)  # now, so that a checkpoint loaded into the optimizer restores it
+        self._handles.append(optimizer.register_step_post_hook(self._after_step))
+        optimizer.__dict__["_plasticity_unit_method"] = self
 
     def _remember_call(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if torch.is_grad_enabled():
@@ -168,6 +178,8 @@ class UnitMethod:
         for handle in [*self._handles, *([self._call_hook] if self._call_hook else [])]:
             handle.remove()
         self._handles = []
+        if self.optimizer.__dict__.get("_plasticity_unit_method") is self:
+            del self.optimizer.__dict__["_plasticity_unit_method"]
         for hooks in (self._capture, self._recorder):
             if hooks is not None:
                 hooks.remove()

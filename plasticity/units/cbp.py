@@ -65,7 +65,38 @@ def contribution(layer: HiddenLayer, spread: Tensor) -> Tensor:
 
 
 class CBP(UnitMethod):
-    """``CBP(model, optimizer, replacement_rate=1e-4, maturity_threshold=10_000)`` — nothing else needed."""
+    """Continual backprop: ``CBP(model, optimizer)`` after building both — nothing else in the loop.
+
+    It hooks ``optimizer.step()`` (the algorithm is in the module docstring; Dohare et al., Nature 2024, and
+    ``lop/algos/gnt.py``). Defaults are Dohare's continual-PPO values except where noted.
+
+    :param model: the network ``optimizer`` trains; its hidden layers are read from its first training forward
+        pass (or from ``trace_with``). An SB3 policy works as is (``agents.sb3.attach`` also saves CBP's state in
+        SB3's zip).
+    :param optimizer: the optimizer of ``model``; one unit method per optimizer.
+    :param replacement_rate: ρ, the fraction of eligible units replaced per step, in [0, 1] (default 1e-4,
+        Dohare's PPO; their supervised runs use 1e-5 to 1e-4).
+    :param maturity_threshold: steps a unit must live before it may be replaced, >= 0 (default 10 000; their
+        PPO uses 10 000).
+    :param decay_rate: η of the running utility and mean activation, in [0, 1) (default 0.99, as the reference).
+    :param utility: ``contribution`` (Nature Eq. 1, default), ``zero_contribution`` or ``adaptable_contribution``
+        (module docstring).
+    :param accumulate: ``True`` (default): fractional due counts accumulate across steps (``floor`` of the total
+        is replaced); ``False``: the reference's draw (below one unit, one unit with probability ρ·#eligible).
+    :param mean_correction: move a replaced unit's mean contribution into its consumers' biases (default
+        ``False``, as Dohare's PPO; their supervised code does it).
+    :param init: incoming-weight draw of new units: ``"match"`` (default: the layer's own init bound, read at the
+        first step), ``"kaiming"``, ``"lecun"`` or a number (the bound) — :func:`plasticity.surgery.init_bound`.
+    :param seed: seed of CBP's own generator (new weights, and the draw when ``accumulate=False``); it never
+        touches torch's global generator.
+    :param trace_with: a callable running one forward pass, to read the structure at construction.
+    :param layers: names of the hidden layers to act on (default: all); a wrong name is refused with the valid ones.
+    :param reset_optimizer: reset the optimizer state of the touched entries (default ``True``; ``False`` is
+        Dohare's PPO code, which kept stock Adam's state).
+
+    State (``state_dict()``/``load_state_dict``): utilities, mean activations, ages, pending fractions, counts of
+    replaced units (``replaced``, per layer) and the generator — a round trip continues identically.
+    """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, replacement_rate: float = 1e-4,
                  maturity_threshold: int = 10_000, decay_rate: float = 0.99, utility: str = "contribution",

@@ -30,15 +30,40 @@ from plasticity.units.base import UnitMethod
 
 
 class ReDo(UnitMethod):
-    """``ReDo(model, optimizer, threshold=0.1, interval=1000)`` — nothing else needed in the loop."""
+    """Recycling dormant neurons: ``ReDo(model, optimizer)`` after building both — nothing else in the loop.
+
+    It hooks ``optimizer.step()``; every ``interval`` steps the τ-dormant units of every hidden layer are recycled
+    (module docstring; Sokar et al., ICML 2023, and their ``google/dopamine`` ``labs/redo``).
+
+    :param model: the network ``optimizer`` trains; its hidden layers are read from its first training forward
+        pass (or from ``trace_with``). An SB3 policy works as is (``agents.sb3.attach`` also saves ReDo's state
+        in SB3's zip).
+    :param optimizer: the optimizer of ``model``; one unit method per optimizer.
+    :param threshold: τ in [0, 1) (default 0.1, the paper's value for its RL agents; 0 recycles only silent
+        units). A unit's score is its mean ``|h|`` over the layer's mean (the layer averages 1), so τ ≥ 1 would
+        recycle about half of every layer or more at each interval; it is refused.
+    :param interval: optimizer steps between recycling passes, >= 1 (default 1000, the paper's DQN value).
+    :param score_batch: samples the scores use at least (default 256, the paper's separate scoring batch): the
+        last training minibatches before a scoring step are pooled until they hold that many.
+    :param score_with: a callable running one forward pass on a batch you choose, scored instead.
+    :param init: incoming-weight draw of recycled units (``"match"`` default: the layer's own init bound;
+        ``"kaiming"``, ``"lecun"`` or a number) — :func:`plasticity.surgery.init_bound`.
+    :param seed: seed of ReDo's own generator (new weights); torch's global generator is never touched.
+    :param trace_with: a callable running one forward pass, to read the structure at construction.
+    :param layers: names of the hidden layers to act on (default: all); a wrong name is refused with the valid ones.
+    :param reset_optimizer: reset the optimizer state of the recycled entries (default ``True``).
+
+    State (``state_dict()``/``load_state_dict``): step count, generator, recycled counts (``recycled``, per layer)
+    and the activations pooled so far for the next scoring step — a round trip continues identically.
+    """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, threshold: float = 0.1,
                  interval: int = 1000, *, score_batch: int = 256, score_with: Callable[[], Any] | None = None,
                  init: str | float = "match", seed: int = 0,
                  trace_with: Callable[[], Any] | None = None, layers: Sequence[str] | None = None,
                  reset_optimizer: bool = True):
-        if not threshold >= 0:
-            raise ValueError(f"ReDo: threshold (tau)={threshold!r} must be >= 0")
+        if not 0 <= threshold < 1:
+            raise ValueError(f"ReDo: threshold (tau)={threshold!r} must be in [0, 1)")
         if interval < 1:
             raise ValueError(f"ReDo: interval={interval!r} must be >= 1")
         if score_batch < 1:
@@ -90,8 +115,10 @@ class ReDo(UnitMethod):
                 for name, parts in self._sums.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "recycled": dict(self.recycled)}
+        return {**super().state_dict(), "recycled": dict(self.recycled),
+                "pooled": {name: [(rows, s.clone()) for rows, s in parts] for name, parts in self._sums.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.recycled.update(state["recycled"])
+        self._sums = {name: [(rows, s.clone()) for rows, s in parts] for name, parts in state.get("pooled", {}).items()}
