@@ -38,3 +38,14 @@ def cli_in_process(argv: list[str], capsys) -> tuple[int, str]:
 @pytest.fixture
 def train():
     return run_train
+
+
+@pytest.fixture(params=[pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                      reason="needs a CUDA GPU")),
+                        pytest.param("cpu", id="cpu-sync-free")])
+def gpu_device(request, monkeypatch):
+    """The device of a GPU test: CUDA where there is one, and always the CPU with the GPU code paths forced
+    (``PLASTICITY_SYNC_FREE=1``, plasticity/sync.py), so every GPU-only branch also runs here."""
+    if request.param == "cpu":
+        monkeypatch.setenv("PLASTICITY_SYNC_FREE", "1")
+    return request.param

@@ -143,10 +143,9 @@ def test_cuda_without_a_gpu_is_a_one_line_error():
         TorchMinAtarVectorEnv("breakout", 4, device="cuda")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("game", sorted(GAMES))
-def test_cuda_transitions_equal_the_reference(game):
-    lockstep = Lockstep(game, 8, seed=4, device="cuda")
+def test_cuda_transitions_equal_the_reference(game, gpu_device):
+    lockstep = Lockstep(game, 8, seed=4, device=gpu_device)
     lockstep.reset()
     rng = np.random.default_rng(2)
     for t in range(300):

@@ -166,11 +166,11 @@ def test_our_dqn_update_is_sb3s_and_double_q_differs():
                                                      strict=True))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("agent, method", [("ppo", "adamo"), ("ppo", "cbp"), ("dqn", "cbp")])
-def test_training_with_plasticity_methods_and_metrics_runs_on_cuda(train, tmp_path, agent, method):
+def test_training_with_plasticity_methods_and_metrics_runs_on_cuda(tmp_path, agent, method, gpu_device):
+    from agents import train  # in process: the forced GPU paths are read by the constructors of this process
     extra = TINY[1:5] if agent == "ppo" else ["agent.learning_starts=64", "agent.buffer_size=1000"]
-    result = train(f"agent={agent}", f"method={method}", "device=cuda", "metrics.every=128", *TINY[:1],
-                   *TINY[5:6], *extra, "metrics.enabled=true", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert read_status(tmp_path)["status"] == "completed" and read_csv(tmp_path / "plasticity.csv")
+    run = train([f"agent={agent}", f"method={method}", f"device={gpu_device}", "metrics.every=128", *TINY[:1],
+                 *TINY[5:6], *extra, "metrics.enabled=true", f"hydra.run.dir={tmp_path}"])
+    assert run.status == "completed" and read_status(tmp_path)["status"] == "completed"
+    assert read_csv(tmp_path / "plasticity.csv")

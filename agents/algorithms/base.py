@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from agents.algorithms.vec_env import GymnasiumVecEnv, unwrap
+from plasticity.sync import sync_free
 
 
 class PlasticAlgorithm:
@@ -68,7 +69,10 @@ class PlasticAlgorithm:
         env = unwrap(self.env)
         if isinstance(env, GymnasiumVecEnv):
             env.num_timesteps = self.num_timesteps  # episodes are stamped with the agent's step count
+        self._sync_free = sync_free(self.device)  # the GPU form of device-dependent branches (plasticity.sync)
         return result
+
+    _sync_free: bool = False
 
     _last_episode_starts: Any
     num_timesteps: int

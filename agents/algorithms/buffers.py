@@ -22,6 +22,8 @@ from stable_baselines3.common.buffers import BaseBuffer, RolloutBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples, RolloutBufferSamples
 from torch import Tensor
 
+from plasticity.sync import sync_free
+
 
 def torch_dtype(space: spaces.Space) -> torch.dtype:
     return torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
@@ -98,6 +100,7 @@ class DeviceReplayBuffer(BaseBuffer):
         super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
         if optimize_memory_usage:
             raise ValueError("optimize_memory_usage=True is not offered by the device replay buffer")
+        self.sync_free = sync_free(self.device)
         self.buffer_size = max(buffer_size // n_envs, 1)
         shape = (self.buffer_size, self.n_envs)
         obs_dtype = torch_dtype(observation_space)
@@ -116,7 +119,7 @@ class DeviceReplayBuffer(BaseBuffer):
         slot = self.next_observations[self.pos]
         slot.copy_(next_obs.reshape(self.n_envs, *self.obs_shape))
         if ended is not None:
-            if self.device.type == "cuda":  # fixed shapes, no host read
+            if self.sync_free:  # fixed shapes, no host read (plasticity.sync)
                 slot.copy_(torch.where(ended.view(-1, *([1] * len(self.obs_shape))), final_obs, slot))
             else:
                 rows = ended.nonzero().squeeze(1)

@@ -95,7 +95,7 @@ class PPO(PlasticAlgorithm, sb3.PPO):
     def _bootstrap(self, rewards: Tensor, info: StepInfo) -> Tensor:
         """SB3's ``r ← r + γ·V(final observation)`` for the episodes cut in this step (issue #633)."""
         with torch.no_grad():
-            if self.device.type == "cuda":
+            if self._sync_free:  # fixed shapes, no host read (plasticity.sync)
                 values = self.policy.predict_values(info.final_obs).flatten()
                 return torch.where(info.truncated, rewards + self.gamma * values, rewards)
             cut = info.truncated.nonzero().squeeze(1)

@@ -17,6 +17,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from torch import nn
 
+from plasticity.sync import sync_free
+
 
 class NonFiniteError(RuntimeError):
     pass
@@ -39,7 +41,7 @@ class NonFiniteGuard:
         self.updates = 0
         params = self._params()
         device = params[0].device if params else torch.device("cpu")
-        self.deferred = device.type == "cuda" if deferred is None else deferred
+        self.deferred = sync_free(device) if deferred is None else deferred
         # deferred: the first bad update's number and env step (-1: none yet), and its bad gradients / parameters
         self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self._first_step = torch.full((), -1, dtype=torch.long, device=device)

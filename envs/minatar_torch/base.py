@@ -15,8 +15,19 @@ selecting it with ``torch.where`` — fixed shapes, no host synchronization, no 
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
+
+SYNC_FREE_VAR = "PLASTICITY_SYNC_FREE"  # plasticity.sync's switch (envs does not import plasticity)
+
+
+def sync_free(device: str | torch.device) -> bool:
+    """Take the sync-free (GPU) form of a device-dependent branch: on any non-CPU device, or when
+    ``PLASTICITY_SYNC_FREE=1`` forces it (read by constructors; plasticity/sync.py)."""
+    return torch.device(device).type != "cpu" or os.environ.get(SYNC_FREE_VAR, "").strip() not in (
+        "", "0", "false", "False")
 
 # MinAtar's action indices: ['n', 'l', 'u', 'r', 'd', 'f']
 NOOP, LEFT, UP, RIGHT, DOWN, FIRE = range(6)
@@ -95,7 +106,7 @@ class CanvasPool:
         self.buffers: list[Tensor] = []
         probe = torch.zeros(1)
         self._alone = _use_count(probe)
-        self.enabled = device.type == "cpu" and self._alone is not None
+        self.enabled = not sync_free(device) and self._alone is not None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "buffers": []}  # a cache: not part of an env's state

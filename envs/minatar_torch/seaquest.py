@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from envs.minatar_torch.base import DOWN, FIRE, LEFT, RIGHT, UP, Canvas, TorchGame, randint
+from envs.minatar_torch.base import DOWN, FIRE, LEFT, RIGHT, UP, Canvas, TorchGame, randint, sync_free
 
 (SUB_FRONT, SUB_BACK, FRIENDLY_BULLET, TRAIL, ENEMY_BULLET, ENEMY_FISH, ENEMY_SUB, OXYGEN_GAUGE, DIVER_GAUGE,
  DIVER) = range(10)
@@ -84,7 +84,7 @@ class Seaquest(TorchGame):
         dev = torch.device(device)
         self._slots = {name: torch.arange(cap, device=dev) for name, (cap, _) in LISTS.items()}
         self._cols = torch.arange(10, device=dev)
-        self.fixed_width = dev.type != "cpu"
+        self.fixed_width = sync_free(dev)
         super().__init__(num_envs, ramping, device)
 
     def initial(self, u: Tensor) -> dict[str, Tensor]:

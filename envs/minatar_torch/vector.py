@@ -30,7 +30,7 @@ from torch import Tensor
 
 from envs.minatar import action_space, check_vector_options, observation_space
 from envs.minatar_torch.asterix import Asterix
-from envs.minatar_torch.base import TorchGame
+from envs.minatar_torch.base import TorchGame, sync_free
 from envs.minatar_torch.breakout import Breakout
 from envs.minatar_torch.freeway import Freeway
 from envs.minatar_torch.seaquest import Seaquest
@@ -78,6 +78,7 @@ class TorchMinAtarVectorEnv(VectorEnv):
         self.stall_steps, self.stall_min_return = stall_steps, float(stall_min_return)
         self.draw_hook = draw_hook
         self.game = GAMES[game](self.num_envs, difficulty_ramping, self.device)
+        self.sync_free = sync_free(self.device)  # reset and render by masks every step (no host read)
         self._n_step = self.game.step_draw_count
         self._n_reset = self.game.reset_draw_count
         self.generator = torch.Generator(device=self.device)
@@ -130,7 +131,7 @@ class TorchMinAtarVectorEnv(VectorEnv):
         # On CUDA every step resets the ended envs by masks and renders again, so that nothing waits for the host.
         # On the CPU a step where no episode ended (one cheap host read) skips both, and the envs that ended get
         # their game's cached first observation instead of a rendering of every env.
-        if self.device.type != "cpu":
+        if self.sync_free:
             self.game.reset(ended, u[:, 1 + self._n_step:])
             obs = self.game.render()
         elif bool(ended.any()):
