@@ -208,8 +208,8 @@ class StickyActions(Transform):
         self.__dict__.update(state)
         self._torch_rng = None
         if saved is not None:
-            self._torch_rng = torch.Generator(device=saved[0])
-            self._torch_rng.set_state(saved[1])
+            from envs.minatar_torch.base import restore_generator
+            self._torch_rng = restore_generator(saved[0], saved[1], "sticky_actions")
 
 
 def build_transform(spec: Mapping[str, Any], obs_shape: tuple[int, ...], n_actions: int | None,

@@ -167,12 +167,15 @@ def wait_for_checkpoints(run_dir: Path, count: int, proc: subprocess.Popen, time
 
 @pytest.mark.parametrize("agent, method", [("ppo", "cbp"), ("dqn", "adamo")])
 def test_kill_9_and_resume_gives_the_uninterrupted_run(tmp_path, agent, method):
+    """DQN's killed run is written on the sync-free (GPU) path (PLASTICITY_SYNC_FREE=1) and resumed on the CPU
+    path: a checkpoint moves between the two (DQN's paths are bit-equal: tests/test_sync_free.py)."""
     args = [*TINY[agent], *COMMON, f"method={method}"]
     if method == "cbp":
         args += ["method.units.maturity_threshold=0", "method.units.replacement_rate=0.02"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(train_cmd(*args, f"hydra.run.dir={full}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
-    proc = subprocess.Popen(train_cmd(*args, f"hydra.run.dir={killed}"), cwd=ROOT, env=ENV,
+    written_on = {**ENV, "PLASTICITY_SYNC_FREE": "1"} if agent == "dqn" else ENV
+    proc = subprocess.Popen(train_cmd(*args, f"hydra.run.dir={killed}"), cwd=ROOT, env=written_on,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_checkpoints(killed, 3, proc)
     time.sleep(0.3)  # somewhere between checkpoints

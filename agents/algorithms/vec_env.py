@@ -15,6 +15,7 @@ step, as SB3 would do.
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,30 @@ from torch import Tensor
 
 from agents.algorithms.normalize import Normalizer
 from agents.tasks import TaskInfo
+
+
+class _RelocatingUnpickler(pickle.Unpickler):
+    """Unpickles a pickled env onto ``device``: its tensors' storages and its ``torch.device`` attributes of another
+    kind (a checkpoint written on a GPU, opened on a CPU, or the reverse) go to ``device``; ``torch.load``'s
+    ``map_location`` does not reach into an object pickled with ``pickle``."""
+
+    def __init__(self, data: bytes, device: torch.device):
+        super().__init__(io.BytesIO(data))
+        self.device = device
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("torch", "device"):
+            target = self.device
+            return lambda *args: target if torch.device(*args).type != target.type else torch.device(*args)
+        if (module, name) == ("torch.storage", "_load_from_bytes"):
+            target = self.device
+            return lambda b: torch.load(io.BytesIO(b), map_location=target, weights_only=False)
+        return super().find_class(module, name)
+
+
+def load_env(data: bytes, device: str | torch.device) -> Any:
+    """An env pickled by :meth:`GymnasiumVecEnv.state_dict`, on ``device`` (whatever device it was written on)."""
+    return _RelocatingUnpickler(data, torch.device(device)).load()
 
 
 @dataclass
@@ -207,7 +232,7 @@ class GymnasiumVecEnv(VecEnv):
             self.normalizer.load_state_dict(state["normalizer"])
         if state["venv"] is not None:
             self.venv.close()
-            self.venv = pickle.loads(state["venv"])
+            self.venv = load_env(state["venv"], self.device)
             self.episodes.load_state_dict(state["episodes"], self.device)
             return None
         self.episodes.reset()  # re-seeded: every episode starts again

@@ -41,6 +41,7 @@ import hashlib
 import os
 import random
 import signal
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,23 @@ def rng_state(model: Any) -> dict[str, Any]:
 
 
 def set_rng_state(model: Any, state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore the random states; CUDA's are restored only where the GPUs match the checkpoint's (the others
+    start from their current state, named in a one-line warning)."""
+    torch.set_rng_state(state["torch"].cpu())
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     model.action_space.np_random.bit_generator.state = state["action_space"]
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("cuda")
+    if not saved:
+        return
+    here = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for index in range(min(here, len(saved))):
+        torch.cuda.set_rng_state(saved[index].cpu(), index)
+    if here != len(saved):
+        lost = f"cuda:{here}..cuda:{len(saved) - 1}" if len(saved) > here + 1 else f"cuda:{here}"
+        warnings.warn(f"checkpoint written with {len(saved)} GPU(s), resumed with {here}: the torch random stream(s) "
+                      f"of {lost if here < len(saved) else 'the new GPUs'} could not be restored (CPU, numpy, "
+                      "python, action-space and env streams were)", stacklevel=2)
 
 
 def capture(run: Any, reason: str, replay_buffer: bool = True) -> dict[str, Any]:

@@ -16,9 +16,26 @@ selecting it with ``torch.where`` — fixed shapes, no host synchronization, no 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torch import Tensor
+
+
+def restore_generator(device: torch.device, state: Tensor, what: str) -> torch.Generator:
+    """A generator on ``device`` with ``state``; a state saved on another kind of device (a CUDA Philox state
+    opened on the CPU, or the reverse) cannot be restored: the generator is seeded from the saved state's bytes
+    instead (deterministic) and a one-line warning names the stream."""
+    generator = torch.Generator(device=device)
+    try:
+        generator.set_state(state)
+    except (RuntimeError, ValueError):
+        seed = int.from_bytes(bytes(state.to(torch.uint8).flatten()[:8].tolist()), "little") or 1
+        generator.manual_seed(seed)
+        warnings.warn(f"{what}: its random generator was saved on another kind of device and is reseeded on "
+                      f"{device} (the run continues, not bit for bit)", stacklevel=2)
+    return generator
+
 
 SYNC_FREE_VAR = "PLASTICITY_SYNC_FREE"  # plasticity.sync's switch (envs does not import plasticity)
 

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from envs.minatar import action_space, check_vector_options, observation_space
 from envs.minatar_torch.asterix import Asterix
-from envs.minatar_torch.base import TorchGame, sync_free
+from envs.minatar_torch.base import TorchGame, restore_generator, sync_free
 from envs.minatar_torch.breakout import Breakout
 from envs.minatar_torch.freeway import Freeway
 from envs.minatar_torch.seaquest import Seaquest
@@ -157,5 +157,4 @@ class TorchMinAtarVectorEnv(VectorEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         generator_state = state.pop("generator")
         self.__dict__.update(state)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.set_state(generator_state)
+        self.generator = restore_generator(self.device, generator_state, f"MinAtar {self.game_name}")
