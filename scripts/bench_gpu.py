@@ -3,4 +3,4 @@
 from agents.bench.gpu import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -54,7 +54,7 @@ def stepper(side: str, game: str, n: int, device: str) -> Callable[[np.ndarray],
     if side == "torch":
         env = TorchMinAtarVectorEnv(game, n, device=device)
         env.reset(seed=0)
-        return lambda actions: env.step(torch.as_tensor(actions, device=env.device))
+        return env.step  # actions already on the device (measure): no host-to-device copy per step
     if side == "numpy":
         if game not in VECTORIZED:
             return None
@@ -67,7 +67,8 @@ def stepper(side: str, game: str, n: int, device: str) -> Callable[[np.ndarray],
     return env.step
 
 
-def steps_per_second(step: Callable[[np.ndarray], object], actions: list[np.ndarray], device: str) -> float:
+def steps_per_second(step: Callable[[np.ndarray], object], actions: list[np.ndarray] | list[torch.Tensor],
+                     device: str) -> float:
     for a in actions[:3]:  # warm-up (first-call allocations, CUDA kernels)
         step(a)
     if device.startswith("cuda"):
@@ -77,7 +78,8 @@ def steps_per_second(step: Callable[[np.ndarray], object], actions: list[np.ndar
         step(a)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return len(actions) * actions[0].size / (time.perf_counter() - start)
+    n = actions[0].numel() if isinstance(actions[0], torch.Tensor) else actions[0].size
+    return len(actions) * n / (time.perf_counter() - start)
 
 
 def measure(game: str, n: int, steps: int, reps: int, sides: tuple[str, ...] = SIDES,
@@ -87,10 +89,14 @@ def measure(game: str, n: int, steps: int, reps: int, sides: tuple[str, ...] = S
     steppers = {k: v for k, v in steppers.items() if v is not None}
     rng = np.random.default_rng(0)
     actions = [rng.integers(0, 6, n) for _ in range(max(4, steps // n))]
+    # the torch games get their actions as tensors on their device, made before the clock starts (as training
+    # hands them over): converting numpy actions each step would time a host-to-device copy training never does
+    inputs = {side: [torch.as_tensor(a, device=device) for a in actions] if side == "torch" else actions
+              for side in steppers}
     samples: dict[str, list[float]] = {k: [] for k in steppers}
     for _ in range(reps):
         for name, step in steppers.items():
-            samples[name].append(steps_per_second(step, actions, device))
+            samples[name].append(steps_per_second(step, inputs[name], device))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
