@@ -33,6 +33,11 @@ class AdamO(RegularizedAdam):
     :param coef: λ in our ``‖Gram − sI‖²`` convention. The authors' supervised λ = 1e-3 is in their code's
         ``½‖·‖²`` convention, i.e. 5e-4 here (the default); their MinAtar ``ortho_coeff = 0.1`` is 0.05 here.
     :param target_scale: ``s``, or ``"auto"`` (``out/in`` for tall layers, as the authors' RL code).
+
+    The default λ is meant for the hidden layers only (the authors leave output layers unregularized): build the
+    groups with ``plasticity.param_groups(model, exclude=[<heads>])``, or, in SB3, use
+    ``agents.sb3.PlasticActorCriticPolicy`` / ``PlasticDQNPolicy`` with ``policy_kwargs=dict(optimizer_class=AdamO)``
+    (SB3's stock policies pass one flat list, heads included; measured on CartPole in docs/methods.md).
     """
 
     def __init__(self, params, lr: float = 1e-3, *, coef: float = 5e-4, target_scale: float | str = 1.0,
