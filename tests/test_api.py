@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import cli_in_process
 from omegaconf import OmegaConf
 
 from agents.app.paths import ENV_VAR, config_dir
@@ -76,13 +77,13 @@ def test_a_search_trial_or_command_line_coefficient_reaches_the_run_under_a_pres
     assert run.status == "completed" and run.config["method"]["coef"] == 0.0123  # not the preset arm's 0.05
 
 
-def test_api_refuses_bad_overrides_with_the_command_line_message(tmp_path):
+def test_api_refuses_bad_overrides_with_the_command_line_message(tmp_path, capsys):
     from agents import train
     for bad in (["method=adamx"], ["agent.learning_rate=-1"], ["nokey=1"], ["wandb.mode=sometimes"]):
         with pytest.raises(ConfigError) as err:
             train([*bad, f"hydra.run.dir={tmp_path / 'never'}"])
-        done = cli(*bad, f"hydra.run.dir={tmp_path / 'never'}")
-        assert done.returncode == 2 and done.stderr.strip() == f"error: {err.value}"
+        code, stderr = cli_in_process([*bad, f"hydra.run.dir={tmp_path / 'never'}"], capsys)  # the command's main
+        assert code == 2 and stderr.strip() == f"error: {err.value}"
     assert not (tmp_path / "never").exists()
     with pytest.raises(ConfigError, match=r"seed='0,1': several values make a sweep: call sweep\(\[\.\.\.\]\)"):
         train(["seed=0,1"])

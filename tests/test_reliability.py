@@ -132,7 +132,7 @@ def test_there_are_at_least_thirty_bad_input_cases():
 
 # -- exact resume --------------------------------------------------------------------------------------------
 TINY = {
-    "ppo": ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=3000",
+    "ppo": ["agent.n_envs=8", "agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=2", "env.steps_per_task=2000",
             "checkpoint.every=768", "metrics.every=512", "log_every=256", "eval.every=1024"],
     "dqn": ["agent=dqn", "agent.learning_starts=300", "agent.buffer_size=3000", "agent.target_update_interval=200",
             "env.steps_per_task=800", "checkpoint.every=150", "metrics.every=300", "log_every=150", "eval.every=600"],
@@ -189,7 +189,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_run(tmp_path, agent, method):
     assert_same_run(full, killed)
 
 
-def test_sigterm_checkpoints_marks_preempted_and_resumes(tmp_path):
+def test_sigterm_checkpoints_marks_preempted_and_resumes(tmp_path, capsys):
     args = [*TINY["ppo"], *COMMON, "checkpoint.every=1000000", "method=adam"]
     full, stopped = tmp_path / "full", tmp_path / "stopped"
     subprocess.run(train_cmd(*args, f"hydra.run.dir={full}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
@@ -207,12 +207,13 @@ def test_sigterm_checkpoints_marks_preempted_and_resumes(tmp_path):
     assert len(checkpoint_paths(stopped)) == 1
     subprocess.run(train_cmd(*args, f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV, check=True, capture_output=True)
     assert_same_run(full, stopped)
-    again = subprocess.run(train_cmd(*args, f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV, capture_output=True,
-                           text=True)
-    assert again.returncode == 0 and "already complete" in again.stdout
-    other = subprocess.run(train_cmd(*args, "agent.n_epochs=3", f"hydra.run.dir={stopped}"), cwd=ROOT, env=ENV,
-                           capture_output=True, text=True)
-    assert other.returncode == 2 and "holds a run with another config (differs in: agent.n_epochs)" in other.stderr
+    # the same command again, and with another config: through the command's entry point in process (cheaper)
+    capsys.readouterr()
+    code, _ = cli_in_process([*args, f"hydra.run.dir={stopped}"], capsys)
+    assert code == 0
+    assert_same_run(full, stopped)  # already complete: nothing trained or logged again
+    code, err = cli_in_process([*args, "agent.n_epochs=3", f"hydra.run.dir={stopped}"], capsys)
+    assert code == 2 and "holds a run with another config (differs in: agent.n_epochs)" in err
 
 
 # -- state round-trips in process ------------------------------------------------------------------------------
