@@ -17,6 +17,7 @@ _EXPORTS = {
     "train": "agents.app.train",
     "sweep": "agents.app.train",
     "load_run": "agents.app.train",
+    "load_sweep": "agents.app.train",
     "report": "agents.app.report",
 }
 

@@ -91,6 +91,15 @@ def test_api_refuses_bad_overrides_with_the_command_line_message(tmp_path, capsy
         train("method=cbp")
 
 
+def test_load_sweep_refuses_a_file_or_a_missing_directory_in_one_line(tmp_path):
+    from agents import load_sweep
+    (tmp_path / "notes.txt").write_text("not a sweep")
+    for path, what in ((tmp_path / "notes.txt", "is a file"), (tmp_path / "nope", "is not there")):
+        with pytest.raises(ValueError, match=f"load_sweep: .* {what}; give the sweep directory") as err:
+            load_sweep(path)
+        assert "\n" not in str(err.value)
+
+
 def test_api_sweep_returns_every_run_and_one_visit_table(tmp_path):
     from agents import sweep
     result = sweep([*FAST, "method=adam,adamo", "seed=0", f"hydra.sweep.dir={tmp_path / 'grid'}"])

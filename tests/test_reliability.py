@@ -85,6 +85,7 @@ BAD = [  # (overrides, text the one-line message must contain)
     (["env=minatar_demo,breakout"], "several values make a sweep: add -m"),
     (["method.units=null", "method.units.name=redo"], "method.units is null (set by method.units=null)"),
     (["agent=dqn", "agent.buffer_size=150000000"], "agent.buffer_size=150000000: the replay buffer needs"),
+    (["agent=dqn", "agent.n_envs=100000000"], "agent.n_envs=100000000: the replay buffer (one slot per env"),
     # values that used to pass the first check and fail after the run directory existed (issue 29)
     (["+method.lr=0.01"], "method.lr=0.01: the learning rate is the agent's: set agent.learning_rate"),
     (["method.amsgrad=maybe"], "method.amsgrad='maybe': must be true or false"),
@@ -112,6 +113,14 @@ def test_bad_input_fails_at_once_with_one_line_and_no_run_directory(tmp_path, ca
     assert len(lines) == 1 and lines[0].startswith("error: "), err[-2000:]
     assert message in lines[0], lines[0]
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("empty", ["hydra.run.dir=", "hydra.run.dir=."])
+def test_an_empty_run_directory_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, empty):
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process([empty], capsys)
+    assert code == 2 and "must name a directory for the run" in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())  # nothing written into the current directory
 
 
 @pytest.mark.parametrize("case", [0, 34, 52, 57])

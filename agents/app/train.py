@@ -238,6 +238,9 @@ def load_sweep(sweep_dir: str | Path) -> SweepResult:
     """A :class:`SweepResult` for an existing sweep directory."""
     from agents.reporting.runs import find_runs
     sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ValueError(f"load_sweep: {sweep_dir} is {'a file' if sweep_dir.exists() else 'not there'}; give the "
+                         "sweep directory (hydra.sweep.dir of the -m command)")
     best_file = sweep_dir / "optimization_results.yaml"
     best = OmegaConf.to_container(OmegaConf.load(best_file)) if best_file.exists() else None
     runs = sorted(find_runs([sweep_dir]), key=_job_number)

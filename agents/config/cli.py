@@ -227,6 +227,9 @@ def check_cli(args: Sequence[str], conf: Path, config_name: str = "config") -> N
         check_unit_layers(cfg)
     hydra_dirs = [a for a in args if a.lstrip("+~").startswith(("hydra.run.", "hydra.sweep."))]
     for key, path in _output_dirs(conf, config_name, [*combos[0], *hydra_dirs], multirun):
+        if path.strip() in ("", "None", "null", "."):  # Hydra would write the whole run into the current directory
+            raise ConfigError(key, path, "must name a directory for the run (empty: the run's files would land in "
+                              "the current directory); leave it out for runs/<date>_<agent>_<env>_<method>_s<seed>")
         problem = unwritable(Path(path))
         if problem:
             raise ConfigError(key, path, f"cannot hold a run: {problem}")

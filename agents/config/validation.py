@@ -149,8 +149,13 @@ def check_memory(cfg: Any) -> None:
     from envs.spec import observation_bytes
     agent, obs = cfg.agent, observation_bytes(cfg.env)
     if agent.name == "dqn":
-        key, value, what = "agent.buffer_size", agent.buffer_size, "replay buffer"
-        need = agent.buffer_size * (2 * obs + 16)
+        # the device replay buffer keeps max(buffer_size // n_envs, 1) steps of every env: n_envs beyond buffer_size
+        # still needs one slot each
+        slots = max(agent.buffer_size // agent.n_envs, 1) * agent.n_envs
+        key, value = ("agent.n_envs", agent.n_envs) if slots > agent.buffer_size else ("agent.buffer_size",
+                                                                                      agent.buffer_size)
+        what = "replay buffer" if slots <= agent.buffer_size else f"replay buffer (one slot per env: {slots:,})"
+        need = slots * (2 * obs + 16)
     else:
         key, value = "agent.n_envs", agent.n_envs
         what = f"rollout buffer (n_envs × n_steps = {agent.n_envs * agent.n_steps:,} transitions)"
