@@ -435,9 +435,6 @@ class AloneCurriculumEnv(CurriculumEnv):
         AloneCurriculumEnv.live.discard(self)
         super().close()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:  # an unpickled copy is alive too
         self.__dict__.update(state)
         AloneCurriculumEnv.live.add(self)

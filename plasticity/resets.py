@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from plasticity import entry_steps
+
 ADAM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
 
 
@@ -40,7 +42,7 @@ def forget_optimizer_state(optimizer: torch.optim.Optimizer, params: Iterable[Te
     :param reanchor: the parameters were rewritten (a reset, shrink & perturb): regularizers re-anchor them to
         their current values (L2-Init's ``θ₀``). ``False`` keeps every regularizer state (a moments-only reset).
     """
-    tracker = optimizer.__dict__.get("_plasticity_entry_steps")  # torch Adam's per-entry steps restart too
+    tracker = entry_steps.attached(optimizer)  # torch Adam's per-entry steps restart too
     for p in params:
         if tracker is not None:
             tracker.born.pop(p, None)
