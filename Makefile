@@ -21,7 +21,7 @@ demo: $(STAMP)  ## train PPO on the demo MinAtar curriculum (a few minutes on a 
 	$(BIN)/python scripts/train.py $(ARGS)
 
 test: $(STAMP)  ## the whole test suite, one worker per CPU core (pytest-xdist)
-	$(BIN)/python -m pytest -q -n auto $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup $(ARGS)
 
 test-benchmarks: $(STAMP)  ## the verdicts of real training the default run leaves out (minutes)
 	$(BIN)/python -m pytest -q -n auto -m benchmark $(ARGS)

@@ -14,11 +14,13 @@ Conventions (documented choices; see ``docs/envs.md``):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
-from minatar import Environment
+
+if TYPE_CHECKING:
+    from minatar import Environment
 
 from envs.names import MINATAR_GAMES as GAMES
 
@@ -70,6 +72,10 @@ def make_game(game: str, sticky_action_prob: float = 0.1, difficulty_ramping: bo
     check_game(game)
     if not 0.0 <= sticky_action_prob <= 1.0:
         raise ValueError(f"sticky_action_prob={sticky_action_prob!r} must be in [0, 1]")
+    # imported here: the package loads seaborn and scipy.stats for its renderer (~2 s), which runs on the torch
+    # backend (the default) never use
+    from minatar import Environment
+
     return Environment(game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping)
 
 

@@ -35,6 +35,18 @@ def cli_in_process(argv: list[str], capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+SHARED_FIXTURES = ("tiny_run", "reference", "report", "sweep", "digits")  # module-scoped, each a run or a build
+
+
+def pytest_collection_modifyitems(items):
+    """The tests of a module that share an expensive module-scoped fixture go to one xdist worker (the Makefile's
+    ``--dist loadgroup``), so the fixture is built once rather than once per worker."""
+    for item in items:
+        for name in SHARED_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{name}"))
+
+
 @pytest.fixture
 def train():
     return run_train

@@ -113,7 +113,7 @@ def test_api_sweep_returns_every_run_and_one_visit_table(tmp_path):
 # ----------------------------------------------------------------------------------------- plasticity-rl command
 
 
-def test_console_command_behaves_as_the_scripts(tmp_path):
+def test_console_command_behaves_as_the_scripts(tmp_path, capsys):
     assert COMMAND.exists(), "pip install -e . installs the plasticity-rl command (pyproject [project.scripts])"
     version = cli("--version", command=[str(COMMAND)])
     assert version.returncode == 0 and version.stdout.startswith("plasticity-rl 0.")
@@ -121,8 +121,8 @@ def test_console_command_behaves_as_the_scripts(tmp_path):
     assert unknown.returncode == 2 and unknown.stderr.strip() == \
         "error: unknown command 'trian'; valid choices: train, report"
     bad_cmd = cli("train", "method=adamx", command=[str(COMMAND)])
-    bad_script = cli("method=adamx")
-    assert bad_cmd.returncode == bad_script.returncode == 2 and bad_cmd.stderr == bad_script.stderr
+    script_code, script_err = cli_in_process(["method=adamx"], capsys)  # scripts/train.py's entry point
+    assert bad_cmd.returncode == script_code == 2 and bad_cmd.stderr == script_err
     done = cli("train", *FAST, f"hydra.run.dir={tmp_path / 'run'}", command=[str(COMMAND)])
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
@@ -143,9 +143,9 @@ def test_console_command_behaves_as_the_scripts(tmp_path):
 def test_report_uploads_its_plots_to_wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    done = cli(*FAST, f"hydra.run.dir={tmp_path / 'sweep' / 'run0'}")
-    assert done.returncode == 0, done.stderr[-2000:]
     from agents import report as make_report
+    from agents import train
+    train([*FAST, f"hydra.run.dir={tmp_path / 'sweep' / 'run0'}"])
     result = make_report(tmp_path / "sweep", tmp_path / "rep", bootstrap=50, wandb=True)
     offline = list((tmp_path / "rep" / "wandb").glob(f"offline-run-*-{result.wandb_run}"))
     assert len(offline) == 1
@@ -182,7 +182,9 @@ def test_wheel_ships_every_config_folder():
 # ------------------------------------------------------------------------------------------------------ W&B
 
 
-def test_wandb_offline_run_writes_its_files_and_resume_continues_the_same_run(tmp_path):
+def test_wandb_offline_run_writes_its_files_and_resume_continues_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")  # for the in-process runs below (the command gets ENV)
+    monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
     done = cli(*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -195,15 +197,17 @@ def test_wandb_offline_run_writes_its_files_and_resume_continues_the_same_run(tm
         assert key.encode() in record, key
     assert state["sent"] == {"tasks": 1536.0, "metrics": 3072.0, "eval": 3072.0, "plasticity": 3072.0}
     # the CSV logs are what they are without W&B
-    plain = cli(*TINY, f"hydra.run.dir={tmp_path / 'plain'}")
-    assert plain.returncode == 0
+    from agents import train
+    train([*TINY, f"hydra.run.dir={tmp_path / 'plain'}"])  # in this process: the same logs as the command's
     assert (run_dir / "episodes.csv").read_text() == (tmp_path / "plain" / "episodes.csv").read_text()
 
     # killed after its final checkpoint: the resumed process writes to the same W&B run id
     (run_dir / "status.json").unlink()
     (run_dir / "checkpoints" / "final.zip").unlink()
-    again = cli(*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}")
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = train([*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}"])  # in process
+    import wandb
+    wandb.teardown()
+    assert again.status == "completed"
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(r.name.endswith(state["id"]) for r in runs)
 
@@ -265,16 +269,15 @@ def test_wandb_names_groups_and_no_row_twice_after_a_resume(tmp_path, monkeypatc
     assert runs[2].kwargs["group"] == "ppo-minatar_switch" and runs[2].kwargs["name"] == "mine"
 
 
-def test_wandb_requested_but_not_installed_is_one_line_naming_the_extra(tmp_path):
-    code = ("import sys; sys.modules['wandb'] = None\n"
-            "from agents.app.train import main; main(sys.argv[1:])")
-    done = cli("wandb.enabled=true", f"hydra.run.dir={tmp_path / 'r'}", command=[sys.executable, "-c", code])
-    assert done.returncode == 2
-    assert done.stderr.strip() == ("error: wandb.enabled=True: needs the wandb package, which is not installed: "
-                                   "pip install 'plasticity-rl[wandb]'")
+def test_wandb_requested_but_not_installed_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # what an environment without the package gives find_spec
+    code, err = cli_in_process(["wandb.enabled=true", f"hydra.run.dir={tmp_path / 'r'}"], capsys)
+    assert code == 2
+    assert err.strip() == ("error: wandb.enabled=True: needs the wandb package, which is not installed: "
+                           "pip install 'plasticity-rl[wandb]'")
     assert not (tmp_path / "r").exists()
-    as_group = cli("logger=wandb", f"hydra.run.dir={tmp_path / 'r'}", command=[sys.executable, "-c", code])
-    assert as_group.returncode == 2 and as_group.stderr == done.stderr and not (tmp_path / "r").exists()
+    as_group = cli_in_process(["logger=wandb", f"hydra.run.dir={tmp_path / 'r'}"], capsys)
+    assert as_group == (2, err) and not (tmp_path / "r").exists()
     with pytest.raises(ConfigError, match=r"wandb\.mode='sometimes': valid choices: online, offline, disabled"):
         check_cli(["wandb.mode=sometimes"], CONF)
 
@@ -365,9 +368,10 @@ def test_optuna_search_completes_resumes_and_requeues_a_dead_trial(tmp_path):
     (["method.coef=interval(0.5, 0.5)"],
      "method.coef='interval(0.5, 0.5)': an empty search range: it needs low < high (got 0.5, 0.5)"),
 ])
-def test_optuna_bad_ranges_are_one_line_exit_2(tmp_path, args, message):
-    done = cli("-m", "hydra/sweeper=optuna_coef", "method=adamo", *args, f"hydra.sweep.dir={tmp_path / 's'}")
-    assert done.returncode == 2 and done.stderr.strip() == f"error: {message}"
+def test_optuna_bad_ranges_are_one_line_exit_2(tmp_path, capsys, args, message):
+    code, err = cli_in_process(["-m", "hydra/sweeper=optuna_coef", "method=adamo", *args,
+                                f"hydra.sweep.dir={tmp_path / 's'}"], capsys)
+    assert code == 2 and err.strip() == f"error: {message}"
     assert not (tmp_path / "s").exists()
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import cli_in_process
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -126,7 +127,7 @@ def test_a_log_damaged_inside_its_checkpointed_part_is_refused(reference, tmp_pa
 
 
 # -- 4: two processes -------------------------------------------------------------------------------------------
-def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
+def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "busy"
     code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
             f"with run_dir_lock(Path({str(run_dir)!r})):\n print('held', flush=True); time.sleep(60)")
@@ -135,11 +136,10 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunStateError, match=rf"is in use by another process \(pid {holder.pid}\)"):
             run(config(run_dir), make_curriculum)
-        result = subprocess.run([sys.executable, "scripts/train.py", *TINY, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                                env=ENV, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        code, err = cli_in_process([*TINY, f"hydra.run.dir={run_dir}"], capsys)  # the command's entry point
+        assert code == 2 and err.strip().splitlines() == [
             f"error: {run_dir} is in use by another process (pid {holder.pid}): wait for it to end, or use another "
-            "run directory"], result.stderr[-2000:]
+            "run directory"], err[-2000:]
         assert not (run_dir / "metrics.csv").exists()
     finally:
         holder.kill()
@@ -149,26 +149,24 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
 
 
 # -- 5, 6, 7, 9: inputs refused before anything is written ------------------------------------------------------
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/train.py", *args], cwd=ROOT, env=ENV, capture_output=True,
-                          text=True, timeout=120)
+def _one_line(result: tuple[int, str], message: str) -> None:
+    """``result``: (exit status, stderr) of the command's entry point (``conftest.cli_in_process``)."""
+    code, stderr = result
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], stderr[-2000:]
 
 
-def _one_line(result: subprocess.CompletedProcess, message: str) -> None:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr[-2000:]
-
-
-def test_resume_validates_the_stored_config(reference, tmp_path):
+def test_resume_validates_the_stored_config(reference, tmp_path, capsys):
     bad = copy_run(reference, tmp_path / "bad")
     text = (bad / "config.yaml").read_text()
     (bad / "config.yaml").write_text(text.replace("learning_rate: 0.00025", "learning_rate: -1.0", 1))
-    _one_line(_cli(f"resume={bad}"), f"resume='{bad}': its config.yaml has agent.learning_rate=-1.0: must be > 0")
+    _one_line(cli_in_process([f"resume={bad}"], capsys),
+              f"resume='{bad}': its config.yaml has agent.learning_rate=-1.0: must be > 0")
     (bad / "config.yaml").write_text("agent: {learning_rate: [")
-    _one_line(_cli(f"resume={bad}"), f"resume='{bad}': its config.yaml cannot be read")
+    _one_line(cli_in_process([f"resume={bad}"], capsys), f"resume='{bad}': its config.yaml cannot be read")
 
 
-def test_run_directories_that_cannot_be_written_are_refused_in_one_line(tmp_path):
+def test_run_directories_that_cannot_be_written_are_refused_in_one_line(tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     cases = [(f"hydra.run.dir={a_file}/run", "is a file, not a directory"),
@@ -176,7 +174,7 @@ def test_run_directories_that_cannot_be_written_are_refused_in_one_line(tmp_path
              ("hydra.run.dir=/proc/no_such_pid/run", "cannot hold a run"),
              (f"run_dir={a_file}/run", "is a file, not a directory")]
     for override, message in cases:
-        _one_line(_cli(override), message)
+        _one_line(cli_in_process([override], capsys), message)
     assert list(tmp_path.iterdir()) == [a_file]
 
 
@@ -188,9 +186,8 @@ def test_total_timesteps_beyond_the_curriculum_is_announced(tmp_path, capsys):
             "for 1,928 more steps") in capsys.readouterr().err
 
 
-# -- 10 and 12: Ctrl-C and SIGTERM stop at a checkpoint and say which ---------------------------------------------
-@pytest.mark.parametrize("sig, status, code", [(signal.SIGINT, "interrupted", 130), (signal.SIGTERM, "preempted", 143)])
-def test_a_stopping_signal_checkpoints_names_its_step_and_resumes(reference, tmp_path, sig, status, code):
+# -- 10 and 12: Ctrl-C and SIGTERM stop at a checkpoint and say which (SIGTERM: test_reliability.py) ---------------
+def test_ctrl_c_checkpoints_names_its_step_and_resumes(tmp_path, capsys):
     run_dir = tmp_path / "stopped"
     args = [*TINY, "checkpoint.every=1000000", "env.steps_per_task=3000"]
     proc = subprocess.Popen([sys.executable, "scripts/train.py", *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
@@ -199,14 +196,13 @@ def test_a_stopping_signal_checkpoints_names_its_step_and_resumes(reference, tmp
     while not (run_dir / "metrics.csv").exists() or len(read_csv(run_dir / "metrics.csv")) < 3:
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err[-2000:]
+    assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     (checkpoint,) = checkpoint_paths(run_dir)
     step = int(checkpoint.stem.split("_")[1])
-    assert f"{status} at env step {step:,}: checkpoint written" in out
-    assert read_status(run_dir)["status"] == status
-    resumed = subprocess.run([sys.executable, "scripts/train.py", *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                             env=ENV, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0 and read_status(run_dir)["status"] == "completed", resumed.stderr[-2000:]
+    assert f"interrupted at env step {step:,}: checkpoint written" in out
+    assert read_status(run_dir)["status"] == "interrupted"
+    resumed, err = cli_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)  # the resume, in this process
+    assert resumed == 0 and read_status(run_dir)["status"] == "completed", err[-2000:]

@@ -28,9 +28,14 @@ def runs_of(sweep: Path) -> list[tuple[str, int, Path]]:
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_a_2x2_sweep_gives_four_runs_with_distinct_seeds_and_a_report(train, tmp_path, launcher):
-    result = train("-m", "method=adam,adamo", "seed=0,1", *TINY, f"hydra/launcher={launcher}",
-                   f"hydra.sweep.dir={tmp_path}", *(["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []))
-    assert result.returncode == 0, result.stderr[-3000:]
+    """The basic launcher through the Python API (the command's sweep, in this process); joblib as a command."""
+    args = ["method=adam,adamo", "seed=0,1", *TINY, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"]
+    if launcher == "basic":
+        from agents import sweep
+        sweep(args)
+    else:
+        result = train("-m", *args, "hydra.launcher.n_jobs=2")
+        assert result.returncode == 0, result.stderr[-3000:]
     runs = runs_of(tmp_path)
     assert sorted((m, s) for m, s, _ in runs) == [("adam", 0), ("adam", 1), ("adamo", 0), ("adamo", 1)]
     assert len({d for _, _, d in runs}) == 4 and all(read_status(d)["status"] == "completed" for *_, d in runs)

@@ -14,14 +14,23 @@ USAGE = """usage: plasticity-rl {train,report} [args …]
 COMMANDS = ("train", "report")
 
 
+def _version() -> str:
+    """The installed distribution's version, as ``plasticity.__version__`` gives it (read here without importing
+    torch, so ``--version`` answers at once)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("plasticity-rl")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         sys.exit(0 if argv else 2)
     if argv[0] == "--version":
-        from plasticity import __version__
-        print(f"plasticity-rl {__version__}")
+        print(f"plasticity-rl {_version()}")
         return
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

@@ -1,7 +1,8 @@
 """Run-directory logs: append-only CSV files, flushed as rows are produced.
 
-* ``metrics.csv`` — one row every ``log_every`` env steps and at every task switch (rows never mix tasks).
-  It is an SB3 ``KVWriter``, so the same ``logger.dump`` that feeds TensorBoard writes it.
+* ``metrics.csv`` — one row every ``log_every`` env steps and at every task switch (rows never mix tasks),
+  written by :class:`agents.run.metrics_writer.MetricsCSV` (an SB3 ``KVWriter``, kept apart so that reading
+  logs — the report — never imports SB3 and torch).
 * ``episodes.csv`` — one row per finished episode (step, task, return, length).
 * ``tasks.csv`` — one row per task visit (the step it began at).
 
@@ -17,8 +18,6 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-from stable_baselines3.common.logger import KVWriter
 
 # CSV column → SB3 logger key. The same columns for every agent; a value an agent does not have is empty.
 METRIC_COLUMNS: dict[str, str] = {
@@ -101,19 +100,6 @@ class CSVLog:
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
-
-
-class MetricsCSV(KVWriter):
-    """SB3 output format writing the :data:`METRIC_COLUMNS` of each ``logger.dump`` as one CSV row."""
-
-    def __init__(self, path: str | os.PathLike):
-        self._log = CSVLog(path, tuple(METRIC_COLUMNS))
-
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        self._log.append({col: key_values.get(key) for col, key in METRIC_COLUMNS.items()})
-
-    def close(self) -> None:
-        self._log.close()
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:

@@ -48,8 +48,9 @@ from agents.run.console import Console
 from agents.run.guard import GuardCheck, NonFiniteError, NonFiniteGuard
 from agents.run.layout import LOG_FILES, RunDir
 from agents.run.lock import run_dir_lock
-from agents.run.logs import MetricsCSV, add_sink, remove_sink
+from agents.run.logs import add_sink, remove_sink
 from agents.run.malloc import raise_malloc_thresholds
+from agents.run.metrics_writer import MetricsCSV
 from agents.run.status import RunStateError, read_status, write_status
 from agents.run.summary import print_summary, summarize
 from agents.run.wandb_log import WandbLog
