@@ -66,6 +66,8 @@ class EntrySteps:
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
         self.born: dict[Tensor, Tensor] = {}
+        # the newest T₀ of each tensor, on the host: min_i t_i = T − max_i T₀_i without reading ``born`` back
+        self.newest: dict[Tensor, float] = {}
         optimizer.register_step_post_hook(lambda opt, args, kwargs: self.correct())
         optimizer.register_state_dict_post_hook(self._save)
         optimizer.register_load_state_dict_pre_hook(self._load)
@@ -77,6 +79,7 @@ class EntrySteps:
         if born is None:
             born = self.born[param] = torch.zeros(param.shape, dtype=torch.float32, device=param.device)
         born[index] = step
+        self.newest[param] = step
 
     @torch.no_grad()
     def correct(self) -> None:
@@ -102,10 +105,10 @@ class EntrySteps:
                     v.to(compute).sqrt() / math.sqrt(1 - beta2**total) + eps)
                 p.add_(torch.where(live, torch_update - ours, 0.0).to(p.dtype), alpha=lr)
                 oldest_needed = _FLOAT32_EXACT * math.log(2) / -math.log(max(beta1, beta2))
-                if float(age.min()) > oldest_needed and total > oldest_needed:
+                if total - self.newest[p] > oldest_needed and total > oldest_needed:
                     done.append(p)
         for p in done:
-            del self.born[p]
+            del self.born[p], self.newest[p]
 
     def _save(self, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
         index = {id(p): i for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
@@ -118,4 +121,5 @@ class EntrySteps:
         params = [p for g in optimizer.param_groups for p in g["params"]]
         self.born = {params[int(i)]: born.to(device=params[int(i)].device, dtype=torch.float32)
                      for i, born in saved.items()}
+        self.newest = {p: float(born.max()) for p, born in self.born.items()}  # read once, at a load
         return state_dict

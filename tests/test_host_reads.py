@@ -115,7 +115,7 @@ def test_cbp_chooses_and_replaces_units_without_a_read(optimizer):
         assert mode.reads == []
     else:  # known: RegularizedAdam._settle_entry_steps, at the 64th step, once per tensor with per-entry counts
         assert set(sites) <= {"plasticity/optim/regularized_adam.py"}, mode.reads
-        assert len(mode.reads) <= 4, mode.reads
+        assert len(mode.reads) <= len(list(model.parameters())), mode.reads  # one check in 70 steps
     guard.check()  # one read, at a rollout start or a log row
 
 
@@ -128,7 +128,7 @@ def test_cbp_counts_mature_units_as_the_ages_say():
     for step in range(40):
         _train(model, opt, 1)
         for name, age in cbp.age.items():
-            assert cbp._mature[name] == int((age > 3).sum()) - 0, (step, name)
+            assert cbp._mature[name] == int((age > 3).sum()), (step, name)
         if step == 20:  # a round trip through the state: the count is rebuilt from the ages
             state = cbp.state_dict()
             cbp.load_state_dict(state)

@@ -32,6 +32,7 @@ The output layer is never replaced (it has no consumer).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -123,6 +124,12 @@ class CBP(UnitMethod):
         self.pending: dict[str, float] = {}
         self.replaced: dict[str, int] = {}
         self.last_replaced: dict[str, Tensor] = {}
+        # Host-side count of the units past maturity, so that choosing units never reads the device (a GPU stall
+        # per layer and step otherwise): every unit ages by one per update and a replaced one restarts at 0, so
+        # units replaced at the same update (a cohort, [birth update, count]) mature together. Built from the
+        # ages once, at the first update after construction or a load.
+        self._cohorts: dict[str, deque[list[int]]] = {}
+        self._mature: dict[str, int] = {}
         super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers,
                          reset_optimizer=reset_optimizer)
 
@@ -135,6 +142,7 @@ class CBP(UnitMethod):
             self.age[layer.name] = self.age.get(layer.name, torch.zeros(n, dtype=torch.long)).to(device)
             self.pending.setdefault(layer.name, 0.0)
             self.replaced.setdefault(layer.name, 0)
+            self._cohorts.pop(layer.name, None)
 
     def utilities(self, name: str) -> Tensor:
         """Bias-corrected utilities ``û`` of a layer's units."""
@@ -174,23 +182,39 @@ class CBP(UnitMethod):
         self.util[name].mul_(eta).add_(new, alpha=1 - eta)
         return f_hat
 
+    def _mature_count(self, name: str, age: Tensor) -> int:
+        """``#{i : age_i > maturity_threshold}`` of layer ``name`` at this update, counted on the host."""
+        clock, cohorts = self.num_steps, self._cohorts.get(name)
+        if cohorts is None:  # after construction or a load: read the ages once
+            ages, counts = (t.tolist()[::-1] for t in torch.unique(age, return_counts=True))  # oldest first
+            cohorts = self._cohorts[name] = deque([clock - a, k] for a, k in zip(ages, counts, strict=True))
+            self._mature[name] = 0
+        while cohorts and clock - cohorts[0][0] > self.maturity_threshold:
+            self._mature[name] += cohorts.popleft()[1]
+        return self._mature[name]
+
     def _due_units(self, name: str, age: Tensor) -> Tensor:
-        eligible = torch.nonzero(age > self.maturity_threshold).flatten()
-        if eligible.numel() == 0 or self.replacement_rate == 0.0:
-            return eligible[:0]
-        due = self.replacement_rate * eligible.numel()
+        """The ``n`` mature units with the lowest ``û``, chosen on the device with ``n`` known on the host (no
+        ``nonzero``): immature units are masked to ``+∞`` and never chosen, since ``n ≤ #mature``."""
+        eligible = self._mature_count(name, age)
+        if eligible == 0 or self.replacement_rate == 0.0:
+            return age.new_empty(0)
+        due = self.replacement_rate * eligible
         if self.accumulate:
             self.pending[name] += due
             n = int(self.pending[name])
             self.pending[name] -= n
         elif due < 1:
-            n = int(torch.rand((), generator=self.generator).item() <= due)
+            n = int(torch.rand((), generator=self.generator).item() <= due)  # a CPU generator: no device read
         else:
             n = int(due)
         if n == 0:
-            return eligible[:0]
-        lowest = torch.topk(-self.utilities(name)[eligible], n).indices
-        return eligible[lowest]
+            return age.new_empty(0)
+        scores = self.utilities(name).masked_fill(age <= self.maturity_threshold, float("inf"))
+        units = torch.topk(scores, n, largest=False).indices
+        self._mature[name] -= n
+        self._cohorts[name].append([self.num_steps, n])  # age 0 now, 1 at the next update
+        return units
 
     def _absorb_mean(self, layer, units: Tensor, f_hat: Tensor) -> None:
         for consumer in layer.consumers:
@@ -213,3 +237,4 @@ class CBP(UnitMethod):
             getattr(self, key).update({k: v.clone() for k, v in state[key].items()})
         self.pending.update(state["pending"])
         self.replaced.update(state["replaced"])
+        self._cohorts.clear()  # recounted from the loaded ages
