@@ -486,3 +486,103 @@ def test_the_help_and_the_readme_list_every_config_option_of_conf():
             assert f"    {path.stem} " in text, path
     assert "env_base" not in text and "method_base" not in text and "schema" not in text
     assert "sanity_ppo_gymnax" in readme and "minatar_adamo_gymnax" in readme
+
+
+# --------------------------------------------------------------------- coefficient search, round three (issue 33)
+def _scored(monkeypatch, scores) -> list[float]:
+    """Trials that do not train: ``run_config`` returns the next of ``scores`` (an exception instance is raised),
+    and the coefficients the trials got are collected."""
+    import agents.app.train as app
+    seen, it = [], iter(scores)
+
+    def fake(cfg, make_env=None):
+        seen.append(float(cfg.method.coef))
+        value = next(it)
+        if isinstance(value, BaseException):
+            raise value
+        return tmp_run, value
+    tmp_run = Path("unused")
+    monkeypatch.setattr(app, "run_config", fake)
+    return seen
+
+
+def _search(sweep_dir: Path, *extra: str) -> list[str]:
+    return [*FAST, "hydra/sweeper=optuna_coef", "method=adamo", f"hydra.sweep.dir={sweep_dir}", *extra]
+
+
+def test_a_resumed_search_draws_new_coefficients(tmp_path, monkeypatch):
+    from agents import sweep
+    seen = _scored(monkeypatch, [0.1, 0.2, 0.3, 0.4])
+    sweep(_search(tmp_path / "s", "hydra.sweeper.n_trials=2"))
+    sweep(_search(tmp_path / "s", "hydra.sweeper.n_trials=4"))  # the same study, two more trials
+    assert len(seen) == 4 and len(set(seen)) == 4, seen  # before: trials 2 and 3 repeated trials 0 and 1
+    assert [t.state.name for t in _study(tmp_path / "s" / "optuna.db").trials] == ["COMPLETE"] * 4
+
+
+def test_failed_and_nan_trials_are_fail_and_the_search_goes_on(tmp_path, monkeypatch, capsys):
+    import optuna
+
+    from agents import sweep
+    _scored(monkeypatch, [SystemExit(1), float("nan"), 0.5, RuntimeError("boom")])
+    sweep(_search(tmp_path / "s", "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=1.0"))
+    states = [t.state.name for t in _study(tmp_path / "s" / "optuna.db").trials]
+    assert states == ["FAIL", "FAIL", "COMPLETE", "FAIL"]  # none left RUNNING
+    # with the default (no failure allowed) the search stops at the first, in one line, the trial recorded
+    _scored(monkeypatch, [float("nan")])
+    code, err = cli_in_process(["-m", *_search(tmp_path / "t", "hydra.sweeper.n_trials=3")], capsys)
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: the search stopped: its score is nan")
+    study = _study(tmp_path / "t" / "optuna.db")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_a_second_search_on_the_same_directory_is_refused(tmp_path, capsys):
+    sweep_dir = tmp_path / "s"
+    code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
+            f"with run_dir_lock(Path({str(sweep_dir)!r})):\n print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        status, err = cli_in_process(["-m", *_search(sweep_dir, "hydra.sweeper.n_trials=1")], capsys)
+        assert status == 2 and err.strip().splitlines()[-1] == (
+            f"error: {sweep_dir} is in use by another process (pid {holder.pid}): wait for it to end, or use another "
+            "run directory")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["method.coef=interval(1e-4)"], "method.coef='interval(1e-4)': cannot be read: Error parsing override"),
+    (["method.coef=choice()"], "method.coef='choice()': cannot be read"),
+    (["hydra.sweeper.direction=sideways"], "hydra.sweeper.direction='sideways': valid choices: maximize, minimize"),
+    (["hydra.sweeper.max_failure_rate=2"], "hydra.sweeper.max_failure_rate=2: must be a number in [0, 1]"),
+    (["hydra.sweeper.storage=sqlite:////proc/nope/optuna.db"],
+     "hydra.sweeper.storage='sqlite:////proc/nope/optuna.db': cannot hold the study: No such file or directory"),
+    (["+hydra.sweeper.search_spaces.adamo={}"], "hydra.sweeper.search_spaces.adamo={}: must map at least one key"),
+    (["+hydra.sweeper.search_spaces.adamo={method.nope: [0.1, 1]}"],
+     "hydra.sweeper.search_spaces.adamo.method.nope=[0.1, 1]: is not a setting of adamo's runs"),
+])
+def test_every_sweeper_setting_is_checked_up_front(tmp_path, args, message):
+    with pytest.raises(ConfigError) as err:
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", f"hydra.sweep.dir={tmp_path / 's'}", *args],
+                  CONF)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("damage", ["random", "cut"])
+def test_a_damaged_study_file_is_one_line(tmp_path, damage):
+    import random
+    sweep_dir = tmp_path / "s"
+    sweep_dir.mkdir()
+    db = sweep_dir / "optuna.db"
+    if damage == "random":
+        db.write_bytes(random.Random(0).randbytes(8192))
+    else:  # a real study cut in half
+        import optuna
+        optuna.create_study(study_name="x", storage=f"sqlite:///{db}").optimize(lambda t: t.suggest_float("a", 0, 1),
+                                                                                 n_trials=3)
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    with pytest.raises(ConfigError, match=r"hydra\.sweeper\.storage=.*is not a readable Optuna study \(.*\); move "
+                                          r"the file away"):
+        check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", f"hydra.sweep.dir={sweep_dir}"], CONF)

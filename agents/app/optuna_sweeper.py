@@ -10,12 +10,20 @@ full run scored by :func:`agents.app.objective.plasticity_score`, maximized by T
   range on the command line, ``'method.coef=tag(log, interval(1e-4, 1e-1))'``, wins);
 * **the study resumes to its target**: ``n_trials`` is the number of finished trials the study should hold, so the
   same command after a crash or Ctrl-C runs only the missing trials (the trial that was running when the process
-  died is marked failed and its parameters are tried again first); a complete study just reports its best.
+  died is marked failed and its parameters are tried again first); a complete study just reports its best. A
+  resumed search seeds its sampler with ``seed + <trials so far>``, so it does not draw again the values the first
+  process drew (TPE's startup trials are random draws);
+* **one search per sweep directory** (a lock; a second process is refused in one line);
+* **a trial that fails is a failed trial, not a failed search**: a run stopped by the non-finite guard (or any
+  error) and a run whose score is NaN (no episode finished) are recorded as FAIL with one line, and the search goes
+  on while the failures of a batch stay within ``max_failure_rate``; beyond it, it stops with one line.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -61,7 +69,8 @@ class CoefficientSweeper(Sweeper):
         self.search_spaces = OmegaConf.to_container(search_spaces) if search_spaces is not None else {}
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.sampler_config = OmegaConf.select(config, "hydra.sweeper.sampler")
+        self.impl.setup(hydra_context=hydra_context, task_function=_as_trial(task_function), config=config)
 
     def sweep(self, arguments: list[str]) -> None:
         from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -73,8 +82,20 @@ class CoefficientSweeper(Sweeper):
         ranges += [k for k, v in (self.impl.params or {}).items() if "interval(" in str(v)]
         if not ranges:
             arguments = [*arguments, *method_space(self.search_spaces, self.impl.config.method)]
-        self._resume()
-        return self.impl.sweep(arguments)
+        from agents.run.lock import run_dir_lock
+        from agents.run.status import RunStateError
+        try:
+            with run_dir_lock(Path(self.impl.sweep_dir)):
+                self._resume()
+                return self.impl.sweep(arguments)
+        except RunStateError as err:  # another search holds the directory
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except TrialFailed as err:  # more failures than max_failure_rate allows: the trials are recorded as FAIL
+            print(f"error: the search stopped: {err} (hydra.sweeper.max_failure_rate="
+                  f"{self.impl.max_failure_rate} allows fewer failed trials per batch; the same command resumes)",
+                  file=sys.stderr)
+            sys.exit(1)
 
     def _resume(self) -> None:
         """Count the finished trials of a stored study; fail and re-queue the ones a dead process left running."""
@@ -94,8 +115,35 @@ class CoefficientSweeper(Sweeper):
                 study.enqueue_trial(trial.params)
             _log().warning("trial %d was left running by a process that died: failed, its parameters re-queued",
                         trial.number)
+        if study.trials and self.sampler_config is not None and "seed" in self.sampler_config:
+            import hydra.utils
+            config = OmegaConf.to_container(self.sampler_config)
+            config["seed"] = int(config["seed"] or 0) + len(study.trials)  # new draws, reproducibly
+            self.impl.sampler = hydra.utils.instantiate(config)
         done = len(study.get_trials(deepcopy=False, states=(states.COMPLETE,)))
         self.impl.n_trials = max(0, self.target_trials - done)
         self.impl.job_idx = len(study.trials)  # new job directories do not reuse the numbers of earlier ones
         _log().info("study %s holds %d finished trials of %d: %d to run", self.impl.study_name, done,
                  self.target_trials, self.impl.n_trials)
+
+
+class TrialFailed(RuntimeError):
+    """A trial's run stopped or scored NaN: Optuna records it as FAIL (its message is the one line logged)."""
+
+
+def _as_trial(task_function: TaskFunction) -> TaskFunction:
+    """The task as an Optuna trial: a run that stops itself (``SystemExit``: the non-finite guard, a refused
+    directory) or scores NaN raises :class:`TrialFailed`, which Hydra's launcher hands to the sweeper as the job's
+    result, so the trial is FAIL and the search goes on (``max_failure_rate``)."""
+    def trial(cfg: DictConfig) -> float:
+        try:
+            score = task_function(cfg)
+        except SystemExit as stop:
+            raise TrialFailed(f"its run stopped (exit status {stop.code}; the reason is in its status.json)") from None
+        except Exception as err:
+            from agents.errors import first_line
+            raise TrialFailed(f"its run failed ({type(err).__name__}: {first_line(err)})") from err
+        if not math.isfinite(float(score)):
+            raise TrialFailed(f"its score is {score} (no episode finished in the visits that are scored)")
+        return score
+    return trial

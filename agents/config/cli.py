@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from agents.config.store import register
 from agents.config.validation import effective_config
-from agents.errors import ConfigError
+from agents.errors import ConfigError, first_line
 
 GROUPS = ("agent", "env", "method", "experiment", "logger")
 OPTUNA_SWEEPERS = ("hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # hydra/sweeper=optuna
@@ -75,14 +75,31 @@ def interval_bounds(override: Any) -> list[str]:
     return [repr(low), repr(high)]
 
 
+def _parse(args: list[str]) -> list[Any]:
+    """Hydra's parse of the overrides; a malformed one (``interval(1e-4)``, ``choice()``) is one line."""
+    parser = OverridesParser.create()
+    for arg in args:
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException as err:
+            key, _, value = arg.partition("=")
+            raise ConfigError(key, value, "cannot be read: " + " ".join(str(err).split())[:200]) from None
+    return parser.parse_overrides(args)
+
+
 def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
-    """Search ranges need the Optuna sweeper; ``hydra/sweeper=optuna_coef`` needs a range or the method's space."""
-    parsed = OverridesParser.create().parse_overrides(args)
+    """Search ranges need the Optuna sweeper; ``hydra/sweeper=optuna_coef`` needs a range or the method's space,
+    and every setting of the sweeper is checked here, before a study is opened."""
+    parsed = _parse(args)
     ranges = [o for o in parsed if o.is_interval_sweep()]
     chosen = [a for a in args if a.partition("=")[0] in GROUPS and "," not in a]
-    sweepers = [a for a in args if a.lstrip("+~").startswith(("hydra/sweeper", "hydra.sweeper."))]
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name, overrides=[*chosen, *sweepers, "run_dir=not_created"], return_hydra_config=True)
+    sweepers = [a for a in args if a.lstrip("+~").startswith(("hydra/sweeper", "hydra.sweeper.", "hydra.sweep."))]
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(config_name, overrides=[*chosen, *sweepers, "run_dir=not_created"],
+                          return_hydra_config=True)
+    except (ConfigCompositionException, MissingConfigException) as err:
+        raise _composition_error(conf, config_name, [*chosen, *sweepers], err) from None
     sweeper = OmegaConf.to_container(cfg.hydra.sweeper)
     if str(sweeper.get("_target_", "")) not in OPTUNA_SWEEPERS:
         if ranges:
@@ -107,13 +124,30 @@ def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
         value = sweeper.get(key)
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise ConfigError(f"hydra.sweeper.{key}", value, "must be an integer >= 1")
+    directions = sweeper.get("direction")
+    if not all(d in ("maximize", "minimize") for d in (directions if isinstance(directions, list) else [directions])):
+        raise ConfigError("hydra.sweeper.direction", directions, "valid choices: maximize, minimize")
+    rate = sweeper.get("max_failure_rate")
+    if not (isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1):
+        raise ConfigError("hydra.sweeper.max_failure_rate", rate, "must be a number in [0, 1] (the share of failed "
+                          "trials a batch may have before the search stops)")
+    _check_storage(str(OmegaConf.select(cfg, "hydra.sweeper.storage")))
     spaces = sweeper.get("search_spaces") or {}
     for method, space in spaces.items():
-        for key, bounds in (space or {}).items():
+        if not isinstance(space, dict) or not space:
+            raise ConfigError(f"hydra.sweeper.search_spaces.{method}", space, "must map at least one key to "
+                              "[low, high], e.g. {method.coef: [1.0e-3, 1.0e-1]}")
+        for key, bounds in space.items():
             if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)
                     and 0 < bounds[0] < bounds[1]):
                 raise ConfigError(f"hydra.sweeper.search_spaces.{method}.{key}", bounds,
                                   "must be [low, high] with 0 < low < high (a log-uniform range)")
+            if method in _options(conf, "method"):  # the key must exist in that method's runs
+                try:
+                    effective_config(compose_checked(conf, config_name, [f"method={method}", f"{key}={bounds[0]}"]))
+                except ConfigError as err:
+                    raise ConfigError(f"hydra.sweeper.search_spaces.{method}.{key}", bounds,
+                                      f"is not a setting of {method}'s runs ({err})") from None
     method = str(cfg.method.name)
     if "search_spaces" in sweeper and not ranges and not sweeper.get("params") and method not in spaces:
         from agents.methods import search_space
@@ -123,6 +157,24 @@ def _check_search(conf: Path, config_name: str, args: list[str]) -> None:
             raise ConfigError("method", method, "has no search space in hydra/sweeper=optuna_coef: give a range, "
                               "e.g. 'method.coef=tag(log, interval(1e-4, 1e-1))', or use a method that has one: "
                               f"{', '.join(with_space)}")
+
+
+def _check_storage(url: str) -> None:
+    """The study's SQLite file: its directory writable, and an existing file an Optuna study (not damaged)."""
+    if not url.startswith("sqlite:///"):
+        return  # a database server: Optuna reports its own connection errors
+    path = Path(url.removeprefix("sqlite:///"))
+    problem = unwritable(path.parent)
+    if problem:
+        raise ConfigError("hydra.sweeper.storage", url, f"cannot hold the study: {problem}")
+    if path.exists():
+        import optuna
+        try:
+            optuna.get_all_study_summaries(storage=url)
+        except Exception as err:  # sqlalchemy's DatabaseError and its kin: a damaged or foreign file
+            raise ConfigError("hydra.sweeper.storage", url, "is not a readable Optuna study "
+                              f"({type(err).__name__}: {first_line(str(err))}); move the file away to start a new "
+                              "search") from None
 
 
 def _method_config(conf: Path, config_name: str, method: str) -> dict:
