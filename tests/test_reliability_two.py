@@ -206,3 +206,18 @@ def test_ctrl_c_checkpoints_names_its_step_and_resumes(tmp_path, capsys):
     assert read_status(run_dir)["status"] == "interrupted"
     resumed, err = cli_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)  # the resume, in this process
     assert resumed == 0 and read_status(run_dir)["status"] == "completed", err[-2000:]
+
+
+# -- round three (issue 33): a resume continues the stored run, whatever else the command asks -------------------
+def test_resume_with_a_conflicting_override_is_refused_in_one_line(tmp_path, capsys):
+    stored = tmp_path / "stored"
+    tiny = [*TINY[:4], "env.steps_per_task=256", "eval.enabled=false", "metrics.enabled=false", "progress=false"]
+    assert cli_in_process([*tiny, f"hydra.run.dir={stored}"], capsys)[0] == 0
+    (stored / "status.json").unlink()  # killed after its final checkpoint: a resume completes it
+    for override, said in (("method=cbp", "method='adamo'"), ("seed=3", "seed=0"),
+                           ("agent.learning_rate=0.1", "agent.learning_rate=0.00025")):
+        _one_line(cli_in_process([f"resume={stored}", override], capsys),
+                  f"resume='{stored}': holds a run with {said}; the command asks {override}: a resume continues")
+    # the stored values themselves, and what a resume may set, are fine: it completes the run
+    code, err = cli_in_process([f"resume={stored}", "method=adamo", "seed=0", "progress=false"], capsys)
+    assert code == 0 and read_status(stored)["status"] == "completed", err[-2000:]

@@ -102,7 +102,9 @@ def effective_config(composed: Mapping[str, Any], overrides: Sequence[str] = (),
     typed = parse(with_arm(command_line_over_arms(composed, overrides)))
     if typed.resume:  # resume=<dir>: that run's own config (checked like a new one), in that directory
         stored = load_stored_config(Path(typed.resume))
-        typed = parse(with_arm({**stored, "run_dir": typed.resume, "resume": None, "progress": typed.progress}))
+        resumed = parse(with_arm({**stored, "run_dir": typed.resume, "resume": None, "progress": typed.progress}))
+        refuse_conflicts(typed, resumed, overrides)
+        typed = resumed
     check_device(typed.device)
     check_memory(typed)
     if typed.wandb.enabled:
@@ -110,6 +112,42 @@ def effective_config(composed: Mapping[str, Any], overrides: Sequence[str] = (),
         if wandb_missing():
             raise ConfigError("wandb.enabled", True, f"needs the wandb package, which is not installed: {EXTRA_HINT}")
     return typed
+
+
+RESUME_FREE = ("resume", "run_dir", "progress")  # what a resume may set: the rest is the stored run's
+
+
+def refuse_conflicts(asked: Any, resumed: Any, overrides: Iterable[str]) -> None:
+    """``resume=<dir>`` continues the stored run as it was: an override that asks for something else (another
+    method, seed, coefficient …) is refused in one line rather than silently ignored; one that repeats the stored
+    value is fine."""
+    new, old = asked.model_dump(mode="json"), resumed.model_dump(mode="json")
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in RESUME_FREE or key.startswith("hydra"):
+            continue
+        whole = key in ("experiment", "logger")  # presets: the whole config they would make
+        here, there = (c if whole else _at(c, key.split(".")) for c in (new, old))
+        if whole:
+            here, there = ({k: v for k, v in c.items() if k not in RESUME_FREE} for c in (here, there))
+        elif key in ("agent", "env", "method"):  # a group option: its name
+            here, there = _name(here), _name(there)
+        if here != there:
+            stored = "another config" if whole else f"{key}={there!r}"
+            raise ConfigError("resume", str(resumed.run_dir), f"holds a run with {stored}; the command asks "
+                              f"{key}={value}: a resume continues the stored run as it was (drop {key}=, or start a "
+                              "new run in another directory)")
+
+
+def _at(config: Any, path: list[str]) -> Any:
+    for part in path:
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+def _name(section: Any) -> Any:
+    """A config group's section by its name (``method=cbp`` compares whole sections, names them)."""
+    return section.get("name", section) if isinstance(section, dict) else section
 
 
 def validate(cfg: Mapping[str, Any], method_options: Sequence[str] | None = None) -> None:
