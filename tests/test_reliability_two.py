@@ -221,3 +221,25 @@ def test_resume_with_a_conflicting_override_is_refused_in_one_line(tmp_path, cap
     # the stored values themselves, and what a resume may set, are fine: it completes the run
     code, err = cli_in_process([f"resume={stored}", "method=adamo", "seed=0", "progress=false"], capsys)
     assert code == 0 and read_status(stored)["status"] == "completed", err[-2000:]
+
+
+def test_the_last_visit_spans_the_run_not_its_last_episode(tmp_path):
+    """768 steps run, the last episode ended at 688: the summary, the API and the report see 768."""
+    from agents.run.layout import RunDir
+    from agents.run.logs import EPISODE_COLUMNS, METRIC_COLUMNS, TASK_COLUMNS, CSVLog
+    from agents.run.status import write_status
+    from agents.run.summary import summarize
+    logs = RunDir(tmp_path)
+    tasks, episodes = CSVLog(logs.log("tasks"), TASK_COLUMNS), CSVLog(logs.log("episodes"), EPISODE_COLUMNS)
+    metrics = CSVLog(logs.log("metrics"), tuple(METRIC_COLUMNS))
+    for visit, (name, start) in enumerate((("breakout", 0), ("asterix", 384))):
+        tasks.append({"task_visit": visit, "task_id": visit, "task_name": name, "task_cycle": 0, "start_step": start})
+    for step, visit in ((200, 0), (380, 0), (500, 1), (688, 1)):
+        episodes.append({"step": step, "task_visit": visit, "task_id": visit, "task_name": "x", "task_cycle": 0,
+                         "return": 1.0, "length": 10})
+    metrics.append({"step": 768, "task_visit": 1})
+    for log in (tasks, episodes, metrics):
+        log.close()
+    assert [v.steps for v in summarize(tmp_path)] == [384, 384]  # not 304 (688 − 384)
+    write_status(tmp_path, "completed", step=800)  # the status, when it is further on, wins
+    assert summarize(tmp_path)[-1].steps == 416

@@ -62,8 +62,12 @@ def summarize(run_dir: str | os.PathLike, final_step: int | None = None, final_f
     run_dir = Path(run_dir)
     visits = read_csv(RunDir(run_dir).log("tasks"))
     episodes = read_csv(RunDir(run_dir).log("episodes"))
-    if final_step is None:
-        final_step = max((int(e["step"]) for e in episodes), default=0)
+    if final_step is None:  # where the run is: its status, its last log row, its last episode, whichever is last
+        from agents.run.status import read_status
+        status = read_status(run_dir) or {}
+        metrics = read_csv(RunDir(run_dir).log("metrics")) if RunDir(run_dir).log("metrics").exists() else []
+        final_step = max([int(status.get("step") or 0), *(int(r["step"]) for r in metrics[-1:] if r.get("step")),
+                          *(int(e["step"]) for e in episodes)], default=0)
     by_visit: dict[str, list[dict[str, str]]] = {}
     for e in episodes:
         by_visit.setdefault(e["task_visit"], []).append(e)
