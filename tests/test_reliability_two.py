@@ -243,3 +243,49 @@ def test_the_last_visit_spans_the_run_not_its_last_episode(tmp_path):
     assert [v.steps for v in summarize(tmp_path)] == [384, 384]  # not 304 (688 − 384)
     write_status(tmp_path, "completed", step=800)  # the status, when it is further on, wins
     assert summarize(tmp_path)[-1].steps == 416
+
+
+def _damage(run: Path, file: str, how: str) -> None:
+    path = run / file
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if how == "empty":
+        path.write_text("")
+    elif how == "cut":
+        path.write_text(text[: len(text) // 2])
+    elif how == "random":
+        import random
+        path.write_bytes(random.Random(0).randbytes(4096))
+    elif how == "no_return":
+        path.write_text("".join(",".join(c for k, c in enumerate(line.rstrip("\n").split(",")) if k != 5) + "\n"
+                                for line in lines))
+    elif how == "text":
+        cells = lines[2].rstrip("\n").split(",")
+        cells[5 if file == "episodes.csv" else -1] = "abc"
+        path.write_text("".join([*lines[:2], ",".join(cells) + "\n", *lines[3:]]))
+    elif how == "extra":
+        path.write_text("".join([*lines[:2], lines[2].rstrip("\n") + ",7\n", *lines[3:]]))
+
+
+@pytest.mark.parametrize(("file", "how", "message"), [
+    ("config.yaml", "empty", "config.yaml: holds no config"),
+    ("config.yaml", "cut", "config.yaml: "),
+    ("episodes.csv", "no_return", "episodes.csv: has no 'return' column"),
+    ("episodes.csv", "random", "episodes.csv: not a CSV log"),
+    ("episodes.csv", "text", "episodes.csv: line 3: return='abc' is not a number"),
+    ("episodes.csv", "extra", "episodes.csv: line 3 has 8 cells where the header has 7"),
+    ("tasks.csv", "text", "tasks.csv: line 3: start_step='abc' is not an integer"),
+])
+def test_the_report_and_the_loaders_refuse_a_damaged_run_in_one_line_naming_the_file(reference, tmp_path, capsys,
+                                                                                        file, how, message):
+    from agents import load_run
+    from agents.app.report import main as report_main
+    run_dir = copy_run(reference, tmp_path / "run")
+    _damage(run_dir, file, how)
+    with pytest.raises(ValueError) as err:
+        load_run(run_dir)
+    assert f"{run_dir / file}" in str(err.value) and message in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(SystemExit) as stopped:
+        report_main([str(run_dir), "--out", str(tmp_path / "rep")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1 and message in lines[0], lines

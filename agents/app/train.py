@@ -128,16 +128,17 @@ def load_run(run_dir: str | Path) -> TrainResult:
     import pandas as pd
 
     from agents.app.objective import plasticity_score
+    from agents.reporting.runs import read_config
     from agents.run.layout import RunDir
     from agents.run.status import read_status
     from agents.run.summary import summarize
     run_dir = Path(run_dir)
     if not RunDir(run_dir).config.is_file():
         raise ValueError(f"no run directory at {run_dir} (it holds no config.yaml)")
+    config = read_config(run_dir)  # damaged files: one line naming the file (agents.run.logs.LogError)
     status = read_status(run_dir)
     visits = pd.DataFrame([asdict(v) for v in summarize(run_dir)])
-    return TrainResult(run_dir, status and status["status"], visits, plasticity_score(run_dir),
-                       OmegaConf.to_container(OmegaConf.load(RunDir(run_dir).config)))
+    return TrainResult(run_dir, status and status["status"], visits, plasticity_score(run_dir), config)
 
 
 @dataclass(frozen=True)

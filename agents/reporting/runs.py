@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from agents.run.layout import CONFIG, RunDir
-from agents.run.logs import read_csv
+from agents.run.logs import LogError, read_csv
 from agents.run.status import read_status
 from agents.run.summary import VisitSummary, summarize
 
@@ -53,11 +53,30 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def read_config(path: Path) -> dict:
+    """A run's ``config.yaml`` as data, with what the report and the API need of it (agent, env and method names,
+    the seed); :class:`~agents.run.logs.LogError` in one line naming the file otherwise (empty, cut, not YAML)."""
+    from agents.errors import first_line
+    file = RunDir(path).config
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.load(file))
+    except Exception as err:  # yaml's scanner and parser errors, a directory, bytes that are not text
+        raise LogError(f"{file}: cannot be read ({type(err).__name__}: {first_line(err)})") from None
+    if not isinstance(cfg, dict) or not cfg:
+        raise LogError(f"{file}: holds no config (the file is empty or not a mapping)")
+    for key in ("agent", "env", "method"):
+        if not isinstance(cfg.get(key), dict) or "name" not in cfg[key]:
+            raise LogError(f"{file}: has no {key}.name (a cut or foreign config)")
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
+        raise LogError(f"{file}: seed={cfg.get('seed')!r} is not an integer (a cut or foreign config)")
+    return cfg
+
+
 def load_run(path: Path) -> RunData:
     """A full run directory, or a compact copy (its visits from ``visit_summary.csv``, its episodes the weighted
     windows of ``returns.csv``)."""
     from agents.reporting.compact import is_compact, read_returns, read_visit_summary
-    cfg = OmegaConf.to_container(OmegaConf.load(RunDir(path).config))
+    cfg = read_config(path)
     compact = is_compact(path)
     return RunData(path=path, agent=str(cfg["agent"]["name"]), env=str(cfg["env"]["name"]),
                    method=str(cfg["method"]["name"]), seed=int(cfg["seed"]),

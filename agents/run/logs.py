@@ -102,13 +102,53 @@ class CSVLog:
             self._file.close()
 
 
+class LogError(ValueError):
+    """A damaged log, in one line naming the file and what is wrong."""
+
+
 def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Rows of a CSV log as dicts; a truncated last line (a killed writer) is dropped, not an error."""
+    """Rows of a CSV log as dicts; a truncated last line (a killed writer) is dropped, not an error. A row with
+    more or fewer cells than the header, or a file that is not text, is damage: :class:`LogError`."""
     path = Path(path)
     if not path.exists():
         return []
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise LogError(f"{path}: not a CSV log (its bytes are not text)") from None
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return [r for r in rows if None not in r and None not in r.values()]
+    reader = csv.DictReader(io.StringIO(text))
+    rows = []
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                extra = row.get(None) or []
+                cells = sum(v is not None for k, v in row.items() if k is not None) + len(extra)
+                raise LogError(f"{path}: line {reader.line_num} has {cells} cells where the header has "
+                               f"{len(reader.fieldnames or [])}")
+            rows.append(row)
+    except csv.Error as err:
+        raise LogError(f"{path}: line {reader.line_num}: {err}") from None
+    return rows
+
+
+def check_columns(path: str | os.PathLike, rows: list[dict[str, str]], ints: Sequence[str] = (),
+                  floats: Sequence[str] = ()) -> list[dict[str, str]]:
+    """``rows`` of the log at ``path``, after checking that the named columns exist and hold numbers;
+    :class:`LogError` names the file, the line and the cell otherwise."""
+    for column in (*ints, *floats):
+        if rows and column not in rows[0]:
+            raise LogError(f"{path}: has no {column!r} column (its columns: {', '.join(rows[0])})")
+    for line, row in enumerate(rows, start=2):
+        for column, convert in ((c, int) for c in ints):
+            try:
+                convert(row[column])
+            except ValueError:
+                raise LogError(f"{path}: line {line}: {column}={row[column]!r} is not an integer") from None
+        for column in floats:
+            try:
+                float(row[column])
+            except ValueError:
+                raise LogError(f"{path}: line {line}: {column}={row[column]!r} is not a number") from None
+    return rows

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agents.run.console import print_table
 from agents.run.layout import RunDir
-from agents.run.logs import read_csv
+from agents.run.logs import check_columns, read_csv
 
 SUMMARY_COLUMNS = ("visit", "task", "cycle", "steps", "episodes", "mean return", "final return")
 
@@ -60,12 +60,15 @@ def window_auc(steps: list[int], returns: list[float], start: int, end: int, win
 def summarize(run_dir: str | os.PathLike, final_step: int | None = None, final_fraction: float = 0.1,
               windows: int = 10) -> list[VisitSummary]:
     run_dir = Path(run_dir)
-    visits = read_csv(RunDir(run_dir).log("tasks"))
-    episodes = read_csv(RunDir(run_dir).log("episodes"))
+    logs = RunDir(run_dir)
+    visits = check_columns(logs.log("tasks"), read_csv(logs.log("tasks")), ints=("task_visit", "task_cycle",
+                                                                                 "start_step"))
+    episodes = check_columns(logs.log("episodes"), read_csv(logs.log("episodes")), ints=("step",),
+                             floats=("return",))
     if final_step is None:  # where the run is: its status, its last log row, its last episode, whichever is last
         from agents.run.status import read_status
         status = read_status(run_dir) or {}
-        metrics = read_csv(RunDir(run_dir).log("metrics")) if RunDir(run_dir).log("metrics").exists() else []
+        metrics = check_columns(logs.log("metrics"), read_csv(logs.log("metrics")), ints=("step",))
         final_step = max([int(status.get("step") or 0), *(int(r["step"]) for r in metrics[-1:] if r.get("step")),
                           *(int(e["step"]) for e in episodes)], default=0)
     by_visit: dict[str, list[dict[str, str]]] = {}
