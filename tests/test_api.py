@@ -586,3 +586,15 @@ def test_a_damaged_study_file_is_one_line(tmp_path, damage):
     with pytest.raises(ConfigError, match=r"hydra\.sweeper\.storage=.*is not a readable Optuna study \(.*\); move "
                                           r"the file away"):
         check_cli(["-m", "hydra/sweeper=optuna_coef", "method=adamo", f"hydra.sweep.dir={sweep_dir}"], CONF)
+
+
+def test_the_api_runs_under_the_callers_initialized_hydra_and_gives_it_back(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from agents import train
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        mine = GlobalHydra.instance().hydra
+        run = train([*FAST, f"hydra.run.dir={tmp_path / 'run'}"])  # before: "GlobalHydra is already initialized"
+        assert run.status == "completed" and GlobalHydra.instance().hydra is mine
+        assert compose("config", overrides=["run_dir=x", "seed=5"]).seed == 5  # the caller's Hydra still works

@@ -158,18 +158,27 @@ class SweepResult:
 
 
 @contextmanager
-def _hydra(conf: Path) -> Iterator[Any]:
-    """Hydra as ``hydra.main`` sets it up (search path, job name), restored afterwards."""
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_config_search_path
+def _caller_hydra_set_aside() -> Iterator[None]:
+    """The caller's own Hydra (a notebook or script that initialized it) set aside for the block and restored
+    after it: the API composes and runs with its own."""
     from hydra.core.global_hydra import GlobalHydra
     before = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    GlobalHydra.instance().clear()
     try:
-        yield Hydra.create_main_hydra2(task_name=TASK_NAME, config_search_path=create_config_search_path(str(conf)))
+        yield
     finally:
         GlobalHydra.instance().clear()
         if before is not None:
             GlobalHydra.instance().initialize(before)
+
+
+@contextmanager
+def _hydra(conf: Path) -> Iterator[Any]:
+    """Hydra as ``hydra.main`` sets it up (search path, job name), restored afterwards."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    with _caller_hydra_set_aside():
+        yield Hydra.create_main_hydra2(task_name=TASK_NAME, config_search_path=create_config_search_path(str(conf)))
 
 
 def _sweep_dir(conf: Path, overrides: list[str]) -> str:
@@ -204,6 +213,11 @@ def train(overrides: Sequence[str] = (), *, make_env: EnvFactory | None = None,
     :param config_dir: a config directory of your own (default: :func:`agents.app.paths.config_dir`).
     :raises ConfigError: a bad override (the command line's one-line message), before anything is written.
     """
+    with _caller_hydra_set_aside():
+        return _train(overrides, make_env, config_dir)
+
+
+def _train(overrides: Sequence[str], make_env: EnvFactory | None, config_dir: str | Path | None) -> TrainResult:
     conf, overrides = _checked(overrides, config_dir, multirun=False)
 
     def task(cfg: DictConfig) -> Path:
@@ -218,6 +232,11 @@ def sweep(overrides: Sequence[str] = (), *, make_env: EnvFactory | None = None,
           config_dir: str | Path | None = None) -> SweepResult:
     """Run a multirun (``plasticity-rl train -m <overrides>``): a grid, a preset's arms, or an Optuna search
     (``hydra/sweeper=optuna_coef``); returns every run of the sweep directory."""
+    with _caller_hydra_set_aside():
+        return _sweep(overrides, make_env, config_dir)
+
+
+def _sweep(overrides: Sequence[str], make_env: EnvFactory | None, config_dir: str | Path | None) -> SweepResult:
     conf, overrides = _checked(overrides, config_dir, multirun=True)
     if not any(o.startswith("hydra.sweep.dir=") for o in overrides):
         overrides = [*overrides, f"hydra.sweep.dir={_sweep_dir(conf, overrides)}"]
