@@ -289,3 +289,31 @@ def test_the_report_and_the_loaders_refuse_a_damaged_run_in_one_line_naming_the_
         report_main([str(run_dir), "--out", str(tmp_path / "rep")])
     lines = capsys.readouterr().err.strip().splitlines()
     assert stopped.value.code == 2 and len(lines) == 1 and message in lines[0], lines
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line_naming_the_path_and_leaves_nothing_half_written(
+        tmp_path, monkeypatch, capsys):
+    """A file-size limit (ulimit -f) or a full disk: torch.save fails part-way (errno EFBIG); the run is failed,
+    the message is one line and no .tmp file stays; the same command resumes from the last checkpoint."""
+    import errno
+
+    import agents.run.checkpoint as checkpoint
+    real, calls = checkpoint.torch.save, {"n": 0}
+
+    def limited(obj, f):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second checkpoint hits the limit
+            f.write(b"x" * 1000)
+            raise OSError(errno.EFBIG, "File too large")
+        real(obj, f)
+    monkeypatch.setattr(checkpoint.torch, "save", limited)
+    run_dir = tmp_path / "run"
+    code, err = cli_in_process([*TINY, f"hydra.run.dir={run_dir}"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: cannot write the checkpoint {run_dir}/"
+                                                                  "checkpoints/step_"), err[-2000:]
+    assert "File too large" in lines[0] and read_status(run_dir)["status"] == "failed"
+    assert not list(run_dir.rglob("*.tmp")) and len(checkpoint_paths(run_dir)) == 1
+    monkeypatch.setattr(checkpoint.torch, "save", real)
+    assert cli_in_process([*TINY, f"hydra.run.dir={run_dir}"], capsys)[0] == 0  # resumes and completes
+    assert read_status(run_dir)["status"] == "completed"

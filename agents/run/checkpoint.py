@@ -194,13 +194,22 @@ def save(run: Any, reason: str, keep: int = 3, replay_buffer: bool = True) -> Pa
     state = capture(run, reason, replay_buffer)
     path = folder / f"step_{state['step']}.pt"
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    digest = _digest(tmp)
-    _write_atomic(digest_path(path), lambda f: f.write(f"{digest}\n".encode()))  # before the .pt appears
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = _digest(tmp)
+        _write_atomic(digest_path(path), lambda f: f.write(f"{digest}\n".encode()))  # before the .pt appears
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a file-size limit (ulimit -f), a quota: one line, nothing half-written
+        from agents.run.status import RunStateError
+        for partial in (tmp, digest_path(path).with_name(digest_path(path).name + ".tmp")):
+            partial.unlink(missing_ok=True)
+        digest_path(path).unlink(missing_ok=True)
+        raise RunStateError(f"cannot write the checkpoint {path}: {err.strerror or type(err).__name__}; free space "
+                            "or raise the file-size limit, then re-run the command: it resumes from the last "
+                            "checkpoint") from None
     for old in checkpoint_paths(run.run_dir)[:-keep]:
         old.unlink()
         digest_path(old).unlink(missing_ok=True)
