@@ -264,3 +264,23 @@ def test_summary_says_when_there_is_no_reference_and_which_runs_are_unfinished(t
            "(running, 2 visits)." in summary
     (going / "status.json").write_text(json.dumps({"status": "completed"}))
     assert "Not finished" not in build_report([tmp_path], tmp_path / "r", bootstrap_reps=20).read_text()
+
+
+def test_runs_of_other_settings_or_the_same_seed_twice_are_refused_or_labelled(tmp_path):
+    """Round three (issue 33): the report pooled them without a word; summary.md and aggregate.csv then disagreed."""
+    root = tmp_path / "runs"
+    for method, seed in (("adam", 0), ("adamo", 0)):
+        write_run(root, method, seed, 0.1)
+    other = write_run(tmp_path / "elsewhere", "adam", 1, 0.1)
+    cfg = OmegaConf.load(other / "config.yaml")
+    cfg.env.steps_per_task = 999  # another experiment of the same curriculum
+    OmegaConf.save(cfg, other / "config.yaml")
+    with pytest.raises(ValueError, match=r"are runs of ppo/demo with different settings \(differ in: "
+                                         r"env\.steps_per_task\); report them separately, or pass --mixed"):
+        build_report([root, other], tmp_path / "rep")
+    build_report([root, other], tmp_path / "rep", bootstrap_reps=50, mixed=True)
+    curricula = {row["curriculum"] for row in csv.DictReader(open(tmp_path / "rep" / "visits.csv"))}
+    assert curricula == {"ppo/demo #1", "ppo/demo #2"}
+    twice = write_run(tmp_path / "again", "adamo", 0, 0.1)
+    with pytest.raises(ValueError, match=r"are both adamo seed 0 of ppo/demo: the same run twice"):
+        build_report([root, twice], tmp_path / "rep2")

@@ -35,12 +35,14 @@ class ReportResult:
 def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/latest", *,
            reference: str | None = None, bootstrap: int = 2000, wandb: bool = False,
            wandb_project: str = "plasticity-rl", wandb_group: str | None = None,
-           export: str | Path | None = None) -> ReportResult:
+           export: str | Path | None = None, mixed: bool = False) -> ReportResult:
     """Build the report of run or sweep directories (as ``plasticity-rl report``) and return its tables.
 
     :param reference: the fresh-agent reference method; ``None``: ``reset_all`` where such runs exist.
     :param export: a folder: copy the compact logs of every *completed* run there first (runs already there are
         skipped; unfinished ones are never copied), then report on everything in that folder.
+    :param mixed: runs of one curriculum that differ in more than method and seed (steps per task, agent
+        settings) are labelled ``#1``, ``#2`` … and compared only within their setting; by default they are refused.
     :raises ValueError: a directory that does not exist or holds no run, a reference method no run has, a
         bootstrap count < 1 (one line).
     :raises agents.run.wandb_log.WandbUploadError: ``wandb=True`` and W&B refused the upload (the report is
@@ -63,7 +65,7 @@ def report(runs: str | Path | Iterable[str | Path], out: str | Path = "reports/l
         from agents.run.wandb_log import EXTRA_HINT, wandb_missing
         if wandb_missing():
             raise ImportError(f"--wandb needs the wandb package, which is not installed: {EXTRA_HINT}")
-    summary = Path(build_report(paths, out, reference=reference, bootstrap_reps=bootstrap))
+    summary = Path(build_report(paths, out, reference=reference, bootstrap_reps=bootstrap, mixed=mixed))
     out_dir = summary.parent
     run_id = None
     if wandb:
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap repetitions for the CIs")
     parser.add_argument("--export", default=None, metavar="DIR",
                         help="copy each finished run's compact logs (committable) into DIR, then report on DIR")
+    parser.add_argument("--mixed", action="store_true", help="label runs of one curriculum that differ in more "
+                        "than method and seed (#1, #2 …) instead of refusing them")
     parser.add_argument("--wandb", action="store_true", help="also upload the plots and tables to W&B")
     parser.add_argument("--wandb-project", default="plasticity-rl")
     parser.add_argument("--wandb-group", default=None, help="default: the first directory's name")
@@ -91,7 +95,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> None:
     from agents.run.wandb_log import WandbUploadError
     try:
         result = report(args.runs, args.out, reference=args.reference, bootstrap=args.bootstrap, wandb=args.wandb,
-                        wandb_project=args.wandb_project, wandb_group=args.wandb_group, export=args.export)
+                        wandb_project=args.wandb_project, wandb_group=args.wandb_group, export=args.export,
+                        mixed=args.mixed)
     except (ValueError, ImportError, WandbUploadError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

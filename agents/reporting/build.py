@@ -11,7 +11,7 @@ import numpy as np
 from agents.reporting.aggregate import Scores, covered, iqm_with_ci, probability_of_improvement, score_matrices
 from agents.reporting.markdown import table
 from agents.reporting.plots import comparison, learning_curves, metric_trajectories
-from agents.reporting.runs import VISIT_COLUMNS, RunData, find_runs, load_run, visit_table
+from agents.reporting.runs import VISIT_COLUMNS, RunData, check_comparable, find_runs, load_run, visit_table
 from agents.reporting.tables import metrics_by_cycle, per_game
 
 AGGREGATE_COLUMNS = ("curriculum", "method", "cycle", "runs", "score", "visits", "iqm", "ci_low", "ci_high")
@@ -37,13 +37,16 @@ def _slug(curriculum: str) -> str:
 
 
 def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | None = None,
-                 bootstrap_reps: int = 2000) -> Path:
+                 bootstrap_reps: int = 2000, mixed: bool = False) -> Path:
     """Write the report for the run directories under ``paths`` into ``out``; returns ``out/summary.md``.
 
     :param reference: the method of the fresh-agent reference runs; ``None``: ``reset_all`` where such runs exist
         (else scores are normalized returns). A method named here that no run has is refused (a typo would
         silently change the score).
-    :raises ValueError: no runs, a reference method without runs, ``bootstrap_reps`` < 1 (one line each).
+    :param mixed: runs of one curriculum with different settings are labelled and kept apart, not refused
+        (:func:`~agents.reporting.runs.check_comparable`).
+    :raises ValueError: no runs, a reference method without runs, ``bootstrap_reps`` < 1, runs that cannot be
+        compared (one line each).
     """
     if isinstance(bootstrap_reps, bool) or not isinstance(bootstrap_reps, int) or bootstrap_reps < 1:
         raise ValueError(f"bootstrap={bootstrap_reps!r}: must be an integer >= 1 (bootstrap repetitions)")
@@ -51,6 +54,7 @@ def build_report(paths: Iterable[str | Path], out: str | Path, reference: str | 
     runs = [load_run(p) for p in find_runs(paths)]
     if not runs:
         raise ValueError(f"no run directories (with config.yaml and tasks.csv) under {list(map(str, paths))}")
+    check_comparable(runs, mixed)
     methods = sorted({r.method for r in runs})
     if reference is None:
         reference = "reset_all"

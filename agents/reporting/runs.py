@@ -37,10 +37,58 @@ class RunData:
     plasticity: list[dict[str, str]] = field(default_factory=list)
     evals: list[dict[str, str]] = field(default_factory=list)
     status: str | None = None  # status.json: completed | running | failed | preempted | interrupted (None: none)
+    setting: dict = field(default_factory=dict, repr=False)  # what runs compared with each other must share
+    label: str = ""  # report(mixed=True): which of several settings of one curriculum this run has
 
     @property
     def curriculum(self) -> str:
-        return f"{self.agent}/{self.env}"
+        return f"{self.agent}/{self.env}{self.label}"
+
+
+def comparable_setting(cfg: dict) -> dict:
+    """What runs of one curriculum must share to be compared method against method: the curriculum (``env``), the
+    run's length and the agent's hyper-parameters (its network aside: a method may bring its own activation)."""
+    agent = {k: v for k, v in (cfg.get("agent") or {}).items() if k != "network"}
+    return {"env": cfg.get("env"), "total_timesteps": cfg.get("total_timesteps"), "agent": agent}
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += _differences(x, y, f"{prefix}{k}.")
+        elif x != y:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def check_comparable(runs: list[RunData], mixed: bool = False) -> None:
+    """Refuse, in one line, runs of one curriculum that differ in anything but method and seed (another number of
+    steps per task, other agent settings …) or that repeat a method and seed; with ``mixed``, label each setting
+    instead (``ppo/minatar_switch #2``), so that only runs of one setting are compared."""
+    for curriculum in sorted({r.curriculum for r in runs}):
+        mine = [r for r in runs if r.curriculum == curriculum]
+        settings: list[dict] = []
+        for run in mine:
+            if run.setting not in settings:
+                settings.append(run.setting)
+        if len(settings) > 1 and not mixed:
+            first, other = (next(r for r in mine if r.setting == s) for s in settings[:2])
+            raise ValueError(f"{other.path} and {first.path} are runs of {curriculum} with different settings "
+                             f"(differ in: {', '.join(_differences(settings[0], settings[1])[:5])}); report them "
+                             "separately, or pass --mixed (mixed=True) to label each setting")
+        if len(settings) > 1:
+            for run in mine:
+                run.label = f" #{settings.index(run.setting) + 1}"
+        seen: dict[tuple[str, str, int], Path] = {}
+        for run in mine:
+            key = (run.curriculum, run.method, run.seed)
+            if key in seen:
+                raise ValueError(f"{run.path} and {seen[key]} are both {run.method} seed {run.seed} of "
+                                 f"{run.curriculum}: the same run twice would weigh it double; report one of them")
+            seen[key] = run.path
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -83,7 +131,7 @@ def load_run(path: Path) -> RunData:
                    visits=read_visit_summary(path) if compact else summarize(path),
                    episodes=read_returns(path) if compact else read_csv(RunDir(path).log("episodes")),
                    plasticity=read_csv(RunDir(path).log("plasticity")), evals=read_csv(RunDir(path).log("eval")),
-                   status=(read_status(path) or {}).get("status"))
+                   status=(read_status(path) or {}).get("status"), setting=comparable_setting(cfg))
 
 
 VISIT_COLUMNS = ("curriculum", "method", "seed", "visit", "task", "cycle", "steps", "episodes", "mean_return",
