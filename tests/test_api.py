@@ -598,3 +598,33 @@ def test_the_api_runs_under_the_callers_initialized_hydra_and_gives_it_back(tmp_
         run = train([*FAST, f"hydra.run.dir={tmp_path / 'run'}"])  # before: "GlobalHydra is already initialized"
         assert run.status == "completed" and GlobalHydra.instance().hydra is mine
         assert compose("config", overrides=["run_dir=x", "seed=5"]).seed == 5  # the caller's Hydra still works
+
+
+def test_a_killed_trial_resumes_from_its_checkpoint_in_its_own_directory(tmp_path, capsys):
+    """kill -9 during trial 0: its run directory holds checkpoints and says "running". The same command marks the
+    trial FAIL, re-queues its coefficient and runs it in that directory, where the run resumes (no second
+    directory for one coefficient, nothing rerun from step 0)."""
+    import optuna
+
+    from agents import load_sweep, sweep, train
+    from agents.run.status import write_status
+    sweep_dir = tmp_path / "s"
+    sweep_dir.mkdir()
+    study = optuna.create_study(study_name="adamo-ppo-minatar_demo", direction="maximize",
+                                storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    dead = study.ask({"method.coef": optuna.distributions.LogUniformDistribution(1e-4, 1e-1)})
+    coef = dead.params["method.coef"]
+    job = sweep_dir / f"0_method.coef={coef}"
+    train([*FAST, "method=adamo", f"method.coef={coef}", "checkpoint.every=768", f"hydra.run.dir='{job}'"])
+    (job / "checkpoints" / "final.zip").unlink()
+    steps = sorted((job / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    for late in steps[1:]:  # killed after its first checkpoint
+        late.unlink()
+    write_status(job, "running", step=int(steps[0].stem.split("_")[1]))
+    capsys.readouterr()
+    result = sweep(_search(sweep_dir, "hydra.sweeper.n_trials=1", "checkpoint.every=768"))
+    out = capsys.readouterr().out
+    assert f"resumed at step {int(steps[0].stem.split('_')[1]):,}" in out, out
+    assert [t.state.name for t in _study(sweep_dir / "optuna.db").trials] == ["FAIL", "COMPLETE"]
+    assert [r.run_dir for r in result.runs] == [job] and result.runs[0].status == "completed"
+    assert len(load_sweep(sweep_dir).runs) == 1

@@ -279,7 +279,8 @@ def test_runs_of_other_settings_or_the_same_seed_twice_are_refused_or_labelled(t
                                          r"env\.steps_per_task\); report them separately, or pass --mixed"):
         build_report([root, other], tmp_path / "rep")
     build_report([root, other], tmp_path / "rep", bootstrap_reps=50, mixed=True)
-    curricula = {row["curriculum"] for row in csv.DictReader(open(tmp_path / "rep" / "visits.csv"))}
+    with open(tmp_path / "rep" / "visits.csv") as f:
+        curricula = {row["curriculum"] for row in csv.DictReader(f)}
     assert curricula == {"ppo/demo #1", "ppo/demo #2"}
     twice = write_run(tmp_path / "again", "adamo", 0, 0.1)
     with pytest.raises(ValueError, match=r"are both adamo seed 0 of ppo/demo: the same run twice"):

@@ -10,7 +10,8 @@ full run scored by :func:`agents.app.objective.plasticity_score`, maximized by T
   range on the command line, ``'method.coef=tag(log, interval(1e-4, 1e-1))'``, wins);
 * **the study resumes to its target**: ``n_trials`` is the number of finished trials the study should hold, so the
   same command after a crash or Ctrl-C runs only the missing trials (the trial that was running when the process
-  died is marked failed and its parameters are tried again first); a complete study just reports its best. A
+  died is marked failed and its parameters are tried again first, in its directory, so that its run resumes from
+  its checkpoint under the new trial); a complete study just reports its best. A
   resumed search seeds its sampler with ``seed + <trials so far>``, so it does not draw again the values the first
   process drew (TPE's startup trials are random draws);
 * **one search per sweep directory** (a lock; a second process is refused in one line);
@@ -67,6 +68,7 @@ class CoefficientSweeper(Sweeper):
                                       search_space, custom_search_space, params)
         self.target_trials = int(n_trials)
         self.search_spaces = OmegaConf.to_container(search_spaces) if search_spaces is not None else {}
+        self._resume_dirs: list[tuple[dict[str, Any], str]] = []  # a dead trial's parameters → its run directory
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.sampler_config = OmegaConf.select(config, "hydra.sweeper.sampler")
@@ -84,6 +86,18 @@ class CoefficientSweeper(Sweeper):
             arguments = [*arguments, *method_space(self.search_spaces, self.impl.config.method)]
         from agents.run.lock import run_dir_lock
         from agents.run.status import RunStateError
+        configure = self.impl._configure_trials
+
+        def configure_resuming(trials: list[Any], *args: Any) -> list[tuple[str, ...]]:
+            """A re-queued trial runs in its dead predecessor's directory: its run resumes from its checkpoint."""
+            out = []
+            for trial, overrides in zip(trials, configure(trials, *args), strict=True):
+                match = next((k for k, (params, _) in enumerate(self._resume_dirs) if params == trial.params), None)
+                if match is not None:
+                    overrides = (*overrides, f"hydra.sweep.subdir='{self._resume_dirs.pop(match)[1]}'")
+                out.append(tuple(overrides))
+            return out
+        self.impl._configure_trials = configure_resuming
         try:
             with run_dir_lock(Path(self.impl.sweep_dir)):
                 self._resume()
@@ -113,8 +127,11 @@ class CoefficientSweeper(Sweeper):
             with warnings.catch_warnings():  # "enqueue_trial is experimental": stable since optuna 1.2
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.enqueue_trial(trial.params)
-            _log().warning("trial %d was left running by a process that died: failed, its parameters re-queued",
-                        trial.number)
+            job_dirs = sorted(p for p in Path(self.impl.sweep_dir).glob(f"{trial.number}_*") if p.is_dir())
+            if job_dirs:  # its job number is its trial number (job_idx follows the study's trial count)
+                self._resume_dirs.append((dict(trial.params), job_dirs[0].name))
+            _log().warning("trial %d was left running by a process that died: failed, its parameters re-queued%s",
+                           trial.number, f" to resume in {job_dirs[0].name}" if job_dirs else "")
         if study.trials and self.sampler_config is not None and "seed" in self.sampler_config:
             import hydra.utils
             config = OmegaConf.to_container(self.sampler_config)
