@@ -1,6 +1,8 @@
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,20 @@ def run_train(*overrides: str, timeout: float = 300) -> subprocess.CompletedProc
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "1"}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(directory: Path) -> Iterator[int]:
+    """``directory``'s run lock (agents.run.lock) held by another process for the block; yields its pid."""
+    code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
+            f"with run_dir_lock(Path({str(directory)!r})):\n print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def cli_in_process(argv: list[str], capsys) -> tuple[int, str]:

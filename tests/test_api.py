@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import cli_in_process
+from conftest import cli_in_process, lock_held_elsewhere
 from omegaconf import OmegaConf
 
 from agents.app.paths import ENV_VAR, config_dir
@@ -537,18 +537,11 @@ def test_failed_and_nan_trials_are_fail_and_the_search_goes_on(tmp_path, monkeyp
 
 def test_a_second_search_on_the_same_directory_is_refused(tmp_path, capsys):
     sweep_dir = tmp_path / "s"
-    code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
-            f"with run_dir_lock(Path({str(sweep_dir)!r})):\n print('held', flush=True); time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(sweep_dir) as pid:
         status, err = cli_in_process(["-m", *_search(sweep_dir, "hydra.sweeper.n_trials=1")], capsys)
-        assert status == 2 and err.strip().splitlines()[-1] == (
-            f"error: {sweep_dir} is in use by another process (pid {holder.pid}): wait for it to end, or use another "
-            "run directory")
-    finally:
-        holder.kill()
-        holder.wait()
+    assert status == 2 and err.strip().splitlines()[-1] == (
+        f"error: {sweep_dir} is in use by another process (pid {pid}): wait for it to end, or use another run "
+        "directory")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_in_process
+from conftest import cli_in_process, lock_held_elsewhere
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -129,21 +129,14 @@ def test_a_log_damaged_inside_its_checkpointed_part_is_refused(reference, tmp_pa
 # -- 4: two processes -------------------------------------------------------------------------------------------
 def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "busy"
-    code = ("import time; from pathlib import Path; from agents.run.lock import run_dir_lock\n"
-            f"with run_dir_lock(Path({str(run_dir)!r})):\n print('held', flush=True); time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunStateError, match=rf"is in use by another process \(pid {holder.pid}\)"):
+    with lock_held_elsewhere(run_dir) as pid:
+        with pytest.raises(RunStateError, match=rf"is in use by another process \(pid {pid}\)"):
             run(config(run_dir), make_curriculum)
         code, err = cli_in_process([*TINY, f"hydra.run.dir={run_dir}"], capsys)  # the command's entry point
         assert code == 2 and err.strip().splitlines() == [
-            f"error: {run_dir} is in use by another process (pid {holder.pid}): wait for it to end, or use another "
+            f"error: {run_dir} is in use by another process (pid {pid}): wait for it to end, or use another "
             "run directory"], err[-2000:]
         assert not (run_dir / "metrics.csv").exists()
-    finally:
-        holder.kill()
-        holder.wait()
     run(config(run_dir), make_curriculum)  # the lock died with its process
     assert read_status(run_dir)["status"] == "completed"
 
