@@ -68,11 +68,13 @@ def reset_optimizer_entries(optimizer: torch.optim.Optimizer, param: Tensor, ind
         if key == "step":
             if not per_entry:
                 continue
+            scalar = None
             if value.shape != param.shape:
                 # float32 whatever the parameter's dtype: a bf16 count stops at 256 (exact to 2²⁴ here)
-                value = state["step"] = torch.full(param.shape, float(value), dtype=torch.float32,
-                                                   device=param.device)
+                scalar = float(value)  # torch keeps a tensor's one step count on the host (not capturable)
+                value = state["step"] = torch.full(param.shape, scalar, dtype=torch.float32, device=param.device)
             value[index] = 0
+            optimizer.note_entry_reset(param, scalar)
         elif key == "sum" and isinstance(optimizer, torch.optim.Adagrad):
             value[index] = _group_of(optimizer, param).get("initial_accumulator_value", 0.0)
         elif value.shape == param.shape:

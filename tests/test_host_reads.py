@@ -5,9 +5,9 @@ operation that makes the host wait for the device (``item``/``float``, ``nonzero
 paths fails here with the project line that made it. Reads of tensors that live on the host by design (torch
 Adam's scalar step counts, which stay on the CPU for a CUDA parameter) are allowed by identity.
 
-Known reads that remain, bounded and asserted as such below: ReDo's choice of dormant units (one ``nonzero`` per
-layer every ``interval`` updates) and RegularizedAdam's check whether per-entry step counts can merge back into
-one (one read per tensor with per-entry counts every 64 steps).
+A known read remains, bounded and asserted as such below: ReDo's choice of dormant units (one ``nonzero`` per
+layer every ``interval`` updates). One-time reads (the first update's count of CBP's mature units, per-entry step
+counts after a load) fall outside the windows watched.
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ def _train(model: nn.Module, optimizer: torch.optim.Optimizer, steps: int) -> No
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamo"])
 def test_cbp_chooses_and_replaces_units_without_a_read(optimizer):
-    """Units replaced at every step (maturity 0, a high rate), per-entry Adam corrections on torch Adam, the
-    deferred guard's record: no read over 70 steps, except AdamO's settle check once in 64 steps per tensor."""
+    """Units replaced at every step (a low maturity, a high rate), per-entry Adam corrections on torch Adam, AdamO's
+    per-entry step counts and their settle check (every 64 steps), the deferred guard's record: no read in 70
+    steps."""
     from agents.run.guard import NonFiniteGuard
     model = _mlp()
     opt = (torch.optim.Adam if optimizer == "adam" else plasticity.AdamO)(model.parameters(), lr=1e-3)
@@ -110,12 +111,7 @@ def test_cbp_chooses_and_replaces_units_without_a_read(optimizer):
     with HostReads(adam_steps(opt)) as mode:
         _train(model, opt, 70)
     assert sum(cbp.replaced.values()) > 70  # units were replaced along the way
-    sites = Counter(r.split(" at ")[1].split(":")[0] for r in mode.reads)
-    if optimizer == "adam":
-        assert mode.reads == []
-    else:  # known: RegularizedAdam._settle_entry_steps, at the 64th step, once per tensor with per-entry counts
-        assert set(sites) <= {"plasticity/optim/regularized_adam.py"}, mode.reads
-        assert len(mode.reads) <= len(list(model.parameters())), mode.reads  # one check in 70 steps
+    assert mode.reads == []  # AdamO's settle check at the 64th step included: its counts are kept on the host
     guard.check()  # one read, at a rollout start or a log row
 
 

@@ -97,6 +97,26 @@ class RegularizedAdam(RegularizerMixin, torch.optim.Adam):
         extra = state_dict.pop("plasticity", {"steps": 0})
         super().load_state_dict(state_dict)
         self._steps = int(extra["steps"])
+        self._entry_ages = {}  # recounted from the loaded step counts, once (_ages_of)
+
+    # -- per-entry step counts, tracked on the host -------------------------------------------------
+    def note_entry_reset(self, p: Tensor, scalar: float | None) -> None:
+        """Entries of ``p`` restarted at step 0 (:func:`plasticity.surgery.reset_optimizer_entries`); ``scalar``:
+        the tensor's one step count when this reset made its counts per entry. With the youngest and oldest entry's
+        counts kept on the host, the settle check reads nothing from the device (a GPU stall otherwise)."""
+        ages = self.__dict__.setdefault("_entry_ages", {})
+        if scalar is not None:
+            ages[p] = [0, int(scalar)]
+        elif p in ages:
+            ages[p][0] = 0
+
+    def _ages_of(self, p: Tensor, step: Tensor) -> list[int]:
+        """[youngest, oldest] entry step counts of ``p`` (the oldest an upper bound when every entry was reset,
+        which changes no update once settled); read from the device once after a load."""
+        ages = self.__dict__.setdefault("_entry_ages", {})
+        if p not in ages:
+            ages[p] = [int(step.min()), int(step.max())]
+        return ages[p]
 
     # -- step -----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -128,9 +148,11 @@ class RegularizedAdam(RegularizerMixin, torch.optim.Adam):
             if p.dtype == torch.float64 or step.ndim == 0:
                 continue  # float64 parameters keep their exact per-entry correction
             settled = 24 * math.log(2) / -math.log(max(group["betas"]))
-            if float(step.min()) > settled:
-                scalar = torch.tensor(float(step.max()), dtype=torch.float32)
+            youngest, oldest = self._ages_of(p, step)
+            if youngest > settled:
+                scalar = torch.tensor(float(oldest), dtype=torch.float32)
                 self.state[p]["step"] = scalar.to(p.device) if group["fused"] or group["capturable"] else scalar
+                del self._entry_ages[p]
 
     def _lazy_adam_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state = self.state[p]
@@ -156,6 +178,10 @@ class RegularizedAdam(RegularizerMixin, torch.optim.Adam):
             grad = self._coupled_grad(group, p, p.grad)
             if state["step"].ndim > 0:
                 per_entry.add(p, grad, state, group)
+                ages = self._entry_ages.get(p) if "_entry_ages" in self.__dict__ else None
+                if ages is not None:
+                    ages[0] += 1
+                    ages[1] += 1
             else:
                 batch.add(p, grad, state)
 
