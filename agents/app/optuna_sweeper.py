@@ -155,8 +155,9 @@ def _as_trial(task_function: TaskFunction) -> TaskFunction:
     def trial(cfg: DictConfig) -> float:
         try:
             score = task_function(cfg)
-        except SystemExit as stop:
-            raise TrialFailed(f"its run stopped (exit status {stop.code}; the reason is in its status.json)") from None
+        except SystemExit as stop:  # the guard's message, or an exit status after a line already printed
+            why = stop.code.removeprefix("error: ") if isinstance(stop.code, str) else f"exit status {stop.code}"
+            raise TrialFailed(f"its run stopped ({why})") from None
         except Exception as err:
             from agents.errors import first_line
             raise TrialFailed(f"its run failed ({type(err).__name__}: {first_line(err)})") from err
