@@ -72,13 +72,17 @@ class EntrySteps:
         optimizer.register_state_dict_post_hook(self._save)
         optimizer.register_load_state_dict_pre_hook(self._load)
 
-    def reset(self, param: Tensor, index: tuple) -> None:
-        """Entries ``param[index]`` restart now (their moments were zeroed by the caller)."""
+    def reset(self, param: Tensor, index: tuple | Tensor) -> None:
+        """Entries ``param[index]`` restart now (their moments were zeroed by the caller); ``index`` may be a boolean
+        mask of ``param``'s shape."""
         step = float(self.optimizer.state[param]["step"])
         born = self.born.get(param)
         if born is None:
             born = self.born[param] = torch.zeros(param.shape, dtype=torch.float32, device=param.device)
-        born[index] = step
+        if isinstance(index, torch.Tensor):  # a boolean mask of param's shape: no host read
+            born.masked_fill_(index, step)
+        else:
+            born[index] = step
         self.newest[param] = step
 
     @torch.no_grad()

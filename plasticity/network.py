@@ -79,6 +79,14 @@ class Consumer:
         cols = (units.view(-1, 1) * self.group + torch.arange(self.group, device=units.device)).flatten()
         return (slice(None), cols)
 
+    def outgoing_mask(self, units: Tensor) -> Tensor:
+        """Boolean mask of ``weight``'s shape marking the outgoing weights of the units where ``units`` (a boolean
+        per unit) is true; built by broadcasting, so nothing is read on the host."""
+        w = self.weight
+        per_input = units if isinstance(self.module, nn.Conv2d) or self.group == 1 else \
+            units.repeat_interleave(self.group)
+        return per_input.view(1, -1, *([1] * (w.dim() - 2))).expand_as(w)
+
     def outgoing_magnitude(self) -> Tensor:
         """``mean |w|`` over each unit's outgoing weights in this consumer, shape ``(units,)``."""
         w = self.weight.detach().abs()

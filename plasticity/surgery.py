@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from plasticity import entry_steps
 from plasticity.network import HiddenLayer
 
-Index = tuple[slice | Tensor, ...]
+Index = tuple[slice | Tensor, ...] | Tensor  # an index, or a boolean mask of the tensor's shape
 INITS = ("match", "default", "lecun", "kaiming")
 EXACT = (torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adagrad)
 _warned: set[type] = set()
@@ -56,7 +56,8 @@ def check_optimizer_supported(optimizer: torch.optim.Optimizer, what: str) -> No
 
 
 def reset_optimizer_entries(optimizer: torch.optim.Optimizer, param: Tensor, index: Index) -> None:
-    """Reset ``optimizer``'s state of ``param[index]`` as for a new entry (the module docstring's table)."""
+    """Reset ``optimizer``'s state of ``param[index]`` as for a new entry (the module docstring's table);
+    ``index`` may be a boolean mask of ``param``'s shape (then nothing is read on the host)."""
     state = optimizer.state.get(param)
     if not state:
         return
@@ -73,12 +74,12 @@ def reset_optimizer_entries(optimizer: torch.optim.Optimizer, param: Tensor, ind
                 # float32 whatever the parameter's dtype: a bf16 count stops at 256 (exact to 2²⁴ here)
                 scalar = float(value)  # torch keeps a tensor's one step count on the host (not capturable)
                 value = state["step"] = torch.full(param.shape, scalar, dtype=torch.float32, device=param.device)
-            value[index] = 0
+            fill_(value, index, 0)
             optimizer.note_entry_reset(param, scalar)
         elif key == "sum" and isinstance(optimizer, torch.optim.Adagrad):
-            value[index] = _group_of(optimizer, param).get("initial_accumulator_value", 0.0)
+            fill_(value, index, _group_of(optimizer, param).get("initial_accumulator_value", 0.0))
         elif value.shape == param.shape:
-            value[index] = 0
+            fill_(value, index, 0)
     if hasattr(optimizer, "regularizer_state"):
         for reg in optimizer.regularizers:
             reg.reset_entries(param, optimizer.regularizer_state(param), index)
@@ -121,22 +122,30 @@ def init_bound(layer: HiddenLayer, init: str | float) -> float:
     raise ValueError(f"init={init!r}; valid choices: {', '.join(INITS)} or a float bound")
 
 
+def draw_incoming(layer: HiddenLayer, n: int, bound: float, generator: torch.Generator) -> Tensor:
+    """``n`` rows of fresh incoming weights ``U(−bound, bound)`` for ``layer``, drawn on the CPU ``generator`` (the
+    same numbers on every device), returned on the layer's device."""
+    weight = layer.module.weight
+    fresh = torch.empty((n, *weight.shape[1:]), dtype=weight.dtype, device="cpu")
+    fresh.uniform_(-bound, bound, generator=generator)
+    return fresh.to(weight.device)
+
+
 @torch.no_grad()
 def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: torch.Generator,
-                 optimizer: torch.optim.Optimizer | None = None) -> list[tuple[Tensor, Index]]:
+                 optimizer: torch.optim.Optimizer | None = None, *, fresh: Tensor | None = None,
+                 ) -> list[tuple[Tensor, Index]]:
     """Give ``units`` fresh incoming weights ``U(−bound, bound)``, zero incoming bias and zero outgoing weights.
 
     With zero outgoing weights the network computes exactly what it computed before, minus the replaced units'
-    old contribution. Returns the touched ``(param, index)`` pairs; their optimizer state is reset when
-    ``optimizer`` is given.
+    old contribution. ``fresh``: the new incoming weights (one row per unit) when drawn by the caller. Returns the
+    touched ``(param, index)`` pairs; their optimizer state is reset when ``optimizer`` is given.
     """
     if units.numel() == 0:
         return []
     module = layer.module
     weight = module.weight
-    fresh = torch.empty((units.numel(), *weight.shape[1:]), dtype=weight.dtype, device="cpu")
-    fresh.uniform_(-bound, bound, generator=generator)
-    weight[units] = fresh.to(weight.device)
+    weight[units] = draw_incoming(layer, units.numel(), bound, generator) if fresh is None else fresh
     touched: list[tuple[Tensor, Index]] = [(weight, (units,))]
     if module.bias is not None:
         module.bias[units] = 0.0
@@ -153,15 +162,60 @@ def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: tor
     return touched
 
 
+@torch.no_grad()
+def reinit_units_where(layer: HiddenLayer, units: Tensor, fresh: Tensor,
+                       optimizer: torch.optim.Optimizer | None = None) -> list[tuple[Tensor, Index]]:
+    """:func:`reinit_units` for the units where the boolean ``units`` (one per unit) is true, with fixed shapes.
+
+    ``fresh`` holds a row for *every* unit (rows of the other units are unused); every write is a ``where`` or a
+    ``masked_fill`` over a broadcast mask, so how many units are replaced is never read on the host (a GPU stall
+    otherwise). The touched indices are full-shape boolean masks.
+    """
+    module = layer.module
+    weight = module.weight
+    rows = _unit_mask(units, weight)
+    weight.copy_(torch.where(rows, fresh, weight))
+    touched: list[tuple[Tensor, Index]] = [(weight, rows)]
+    if module.bias is not None:
+        module.bias.masked_fill_(units, 0.0)
+        touched.append((module.bias, units))
+    for _, norm in layer.norms:
+        touched += _reset_norm(norm, units)
+    for consumer in layer.consumers:
+        mask = consumer.outgoing_mask(units)
+        consumer.weight.masked_fill_(mask, 0.0)
+        touched.append((consumer.weight, mask))
+    if optimizer is not None:
+        for param, index in touched:
+            reset_optimizer_entries(optimizer, param, index)
+    return touched
+
+
+def _unit_mask(units: Tensor, tensor: Tensor) -> Tensor:
+    """A per-unit boolean mask broadcast over ``tensor``, whose first dimension is the units."""
+    return units.view(-1, *([1] * (tensor.dim() - 1))).expand_as(tensor)
+
+
+def fill_(tensor: Tensor, index: Index, value: float) -> None:
+    """``tensor[index] = value`` in place; a boolean-mask ``index`` (``tensor``'s shape) writes with
+    ``masked_fill_``, which reads nothing on the host (a boolean index would)."""
+    if isinstance(index, Tensor):
+        tensor.masked_fill_(index, value)
+    else:
+        tensor[index] = value
+
+
 def _reset_norm(norm: nn.Module, units: Tensor) -> list[tuple[Tensor, Index]]:
-    """Weight 1, bias 0 (and BatchNorm's running mean 0, variance 1) for ``units``: a new unit's normalization."""
+    """Weight 1, bias 0 (and BatchNorm's running mean 0, variance 1) for ``units`` (indices, or a boolean per unit):
+    a new unit's normalization."""
     touched: list[tuple[Tensor, Index]] = []
     for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
         tensor = getattr(norm, name, None)
         if tensor is not None:
-            tensor[units] = value
+            index: Index = _unit_mask(units, tensor) if units.dtype == torch.bool else (units,)
+            fill_(tensor, index, value)
             if isinstance(tensor, nn.Parameter):
-                touched.append((tensor, (units,)))
+                touched.append((tensor, index))
     return touched
 
 

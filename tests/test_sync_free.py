@@ -115,3 +115,50 @@ def test_a_whole_short_run_is_the_same_on_the_forced_path(agent, tmp_path, monke
     assert a.keys() == b.keys()
     for key in a:  # PPO's bootstrap differs by float rounding (one batched value pass instead of the cut rows)
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5 if agent == "ppo" else 0)
+
+
+def _convnet() -> torch.nn.Module:
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(2, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 32), nn.LayerNorm(32),
+                         nn.ReLU(), nn.Linear(32, 3))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamo", "l2_init"])
+def test_redo_recycles_the_same_units_the_same_way_on_the_forced_path(optimizer, monkeypatch):
+    """The masked writes (fixed shapes: conv filters, flatten groups of H·W inputs, a LayerNorm, optimizer moments,
+    per-entry step counts, L2-Init's anchor) give the network, optimizer state and counts of the indexed path."""
+    import plasticity
+    make = {"adam": lambda ps: torch.optim.Adam(ps, lr=1e-2), "adamo": lambda ps: plasticity.AdamO(ps, lr=1e-2),
+            "l2_init": lambda ps: plasticity.L2InitAdam(ps, lr=1e-2)}[optimizer]
+    runs = {}
+    for on in (False, True):
+        _forced(monkeypatch, on)
+        model = _convnet()
+        opt = make(model.parameters())
+        redo = plasticity.ReDo(model, opt, threshold=0.6, interval=5, seed=1)
+        assert redo.sync_free is on
+        data = torch.Generator().manual_seed(2)
+        masks = []
+        for _ in range(30):
+            x = torch.randn(16, 2, 6, 6, generator=data)
+            loss = (model(x) - 1).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if redo.num_steps % 5 == 0:
+                masks.append({k: m.clone() for k, m in redo.last_mask.items()})
+        runs[on] = model, opt, redo, masks
+    (m0, o0, r0, k0), (m1, o1, r1, k1) = runs[False], runs[True]
+    assert r0.recycled == r1.recycled and min(r0.recycled.values()) > 0
+    for a, b in zip(k0, k1, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # AdamO: the masked path cannot know that a scoring step recycled nothing in a tensor, so that tensor keeps the
+    # per-entry bias correction (the same numbers, rounded differently: ≤ 5e-7 here) where the indexed path settles
+    for (name, p), q in zip(m0.named_parameters(), m1.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
+        for key, value in o0.state[p].items():
+            other = o1.state[q][key]
+            if torch.is_tensor(value):
+                what = f"{name} {key}"
+                torch.testing.assert_close(value, other, rtol=1e-5, atol=1e-6, msg=lambda m, w=what: f"{w}: {m}")

@@ -55,8 +55,10 @@ class Regularizer:
         """``∇R(p)`` in closed form, same shape as ``p`` (may advance internal state, e.g. power iteration)."""
         raise NotImplementedError
 
-    def reset_entries(self, p: Tensor, state: dict[str, Any], index: tuple) -> None:
-        """Called when a unit method re-initializes ``p[index]`` (e.g. L2-Init re-anchors those entries)."""
+    def reset_entries(self, p: Tensor, state: dict[str, Any], index: tuple | Tensor) -> None:
+        """Called when a unit method re-initializes ``p[index]`` (e.g. L2-Init re-anchors those entries); ``index``
+        may be a boolean mask of ``p``'s shape (write it with ``where``/``masked_fill``: a boolean index reads the
+        mask on the host)."""
 
     def coupled_grad(self, p: Tensor, state: dict[str, Any], grad: Tensor) -> Tensor:
         """``grad + coef·∇R(p)`` as a new tensor (``grad`` is left alone); subclasses may fuse it."""

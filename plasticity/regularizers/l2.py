@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from plasticity.regularizers.base import Regularizer
@@ -63,6 +64,10 @@ class L2Init(Regularizer):
     def grad(self, p: Tensor, state: dict[str, Any]) -> Tensor:
         return (p.detach() - self._state(state, "init")).mul_(2.0)
 
-    def reset_entries(self, p: Tensor, state: dict[str, Any], index: tuple) -> None:
+    def reset_entries(self, p: Tensor, state: dict[str, Any], index: tuple | Tensor) -> None:
         if f"{self.key}_init" in state:
-            self._state(state, "init")[index] = p.detach()[index]
+            init = self._state(state, "init")
+            if isinstance(index, Tensor):  # a boolean mask of p's shape: no host read
+                init.copy_(torch.where(index, p.detach(), init))
+            else:
+                init[index] = p.detach()[index]

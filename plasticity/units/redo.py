@@ -11,6 +11,12 @@ scores use at least ``score_batch`` samples: the activations of the last trainin
 scoring step (for DQN, 8 minibatches of 32 = 256 uniform replay samples, the same distribution as one fresh
 batch of 256), or, with ``score_with``, one forward pass you supply (e.g. ``lambda: q_net(replay.sample(256))``).
 
+**No host read on a GPU.** How many units are dormant is data: choosing them with ``nonzero`` would make the CPU wait
+for the device at every scoring step. On a GPU (or with ``PLASTICITY_SYNC_FREE=1``, :mod:`plasticity.sync`) the
+dormant units are written with masks over fixed shapes (:func:`plasticity.surgery.reinit_units_where`) and the
+counts stay on the device until read (``recycled``). Both paths draw a fresh row for *every* unit of the layer at
+each scoring step and use the dormant units' rows, so they give the same network from the same seed.
+
 **Differences from the authors' code**, by choice: the recycled units' bias moments are reset with their
 weights', and the touched entries' Adam step counts restart (with RegularizedAdam, or torch's Adam/AdamW through
 :mod:`plasticity.entry_steps`) — their code zeroes the moments of the weights only and keeps one step count.
@@ -24,8 +30,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from plasticity import sync
 from plasticity.metrics.dormant import dormant_mask, mean_magnitude, scores_from_magnitudes
 from plasticity.network import ActivationCapture
+from plasticity.surgery import draw_incoming, reinit_units, reinit_units_where
 from plasticity.units.base import UnitMethod
 
 
@@ -55,6 +63,8 @@ class ReDo(UnitMethod):
 
     State (``state_dict()``/``load_state_dict``): step count, generator, recycled counts (``recycled``, per layer)
     and the activations pooled so far for the next scoring step — a round trip continues identically.
+    ``last_mask`` holds the last scoring step's dormant units per layer (a boolean per unit), ``last_recycled``
+    their indices.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, threshold: float = 0.1,
@@ -73,10 +83,21 @@ class ReDo(UnitMethod):
         self.score_batch = int(score_batch)
         self.score_with = score_with
         self._sums: dict[str, list[tuple[int, Tensor]]] = {}
-        self.recycled: dict[str, int] = {}
-        self.last_recycled: dict[str, Tensor] = {}
+        self._counts: dict[str, int | Tensor] = {}  # a device tensor on the sync-free path, read when asked
+        self.last_mask: dict[str, Tensor] = {}
         super().__init__(model, optimizer, init=init, seed=seed, trace_with=trace_with, layers=layers,
                          reset_optimizer=reset_optimizer)
+        self.sync_free = sync.sync_free(next(self.model.parameters()).device)
+
+    @property
+    def recycled(self) -> dict[str, int]:
+        """Units recycled so far, per layer (on a GPU, reading it waits for the device: read it when logging)."""
+        return {name: int(count) for name, count in self._counts.items()}
+
+    @property
+    def last_recycled(self) -> dict[str, Tensor]:
+        """Indices of the units recycled at the last scoring step, per layer (a host read on a GPU)."""
+        return {name: torch.nonzero(mask).flatten() for name, mask in self.last_mask.items()}
 
     def update(self, activations: dict[str, Tensor]) -> None:
         assert self.graph is not None
@@ -86,11 +107,18 @@ class ReDo(UnitMethod):
             return
         scores = self._scores()
         self._sums = {}
+        optimizer = self.optimizer if self.reset_optimizer else None
         for layer in self.graph.hidden:
-            units = torch.nonzero(dormant_mask(None, self.threshold, scores[layer.name])).flatten()
-            self.last_recycled[layer.name] = units
-            self.recycled[layer.name] = self.recycled.get(layer.name, 0) + units.numel()
-            self.reinit(layer.name, units)
+            mask = dormant_mask(None, self.threshold, scores[layer.name])
+            fresh = draw_incoming(layer, layer.n_units, self._bounds[layer.name], self.generator)
+            self.last_mask[layer.name] = mask
+            if self.sync_free:
+                reinit_units_where(layer, mask, fresh, optimizer)
+                self._counts[layer.name] = self._counts.get(layer.name, 0) + mask.sum()
+            else:
+                units = torch.nonzero(mask).flatten()
+                reinit_units(layer, units, self._bounds[layer.name], self.generator, optimizer, fresh=fresh[units])
+                self._counts[layer.name] = self._counts.get(layer.name, 0) + units.numel()
 
     def _accumulate(self, activations: dict[str, Tensor]) -> None:
         """Per-unit ``Σ_n mean_pos |h|`` of the training minibatches of the last steps before a scoring step, as
@@ -120,5 +148,5 @@ class ReDo(UnitMethod):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.recycled.update(state["recycled"])
+        self._counts.update(state["recycled"])
         self._sums = {name: [(rows, s.clone()) for rows, s in parts] for name, parts in state.get("pooled", {}).items()}
