@@ -195,21 +195,52 @@ def test_wandb_offline_run_writes_its_files_and_resume_continues_the_same_run(tm
     for key in ("train/ep_return_mean", "task/visit", "eval/space_invaders/return_mean", "plasticity/dormant_tau0",
                 "env_step", "adamo-s0", "ppo-minatar_demo", "smoke"):
         assert key.encode() in record, key
-    assert state["sent"] == {"tasks": 1536.0, "metrics": 3072.0, "eval": 3072.0, "plasticity": 3072.0}
+    assert state["handed"] == {log: len(rows) for log, rows in _csv_rows(run_dir).items()}
+    assert _saved_history(run_dir, state["id"]) == _csv_rows(run_dir)  # every row saved once, in order
     # the CSV logs are what they are without W&B
     from agents import train
     train([*TINY, f"hydra.run.dir={tmp_path / 'plain'}"])  # in this process: the same logs as the command's
     assert (run_dir / "episodes.csv").read_text() == (tmp_path / "plain" / "episodes.csv").read_text()
 
-    # killed after its final checkpoint: the resumed process writes to the same W&B run id
+    # killed with its whole process group after its checkpoint at step 1536, W&B's service process too, before the
+    # service had saved the rows after step ~1024 (measured: such a kill loses W&B's last 80 or so rows): the logs,
+    # checkpoints and W&B record as that kill leaves them, the record ending in a torn write
+    from agents.run.checkpoint import checkpoint_paths
+    from agents.run.wandb_record import history
     (run_dir / "status.json").unlink()
-    (run_dir / "checkpoints" / "final.zip").unlink()
+    for path in checkpoint_paths(run_dir):
+        if path.suffix == ".zip" or int(path.stem.split("_")[1]) > 1536:
+            path.unlink()
+    record = next(offline[0].glob("run-*.wandb"))
+    cut = next(end for end, _, step in history(record) if step >= 1024)
+    data = record.read_bytes()
+    record.write_bytes(data[:cut] + data[cut: cut + 30])
     again = train([*TINY, "wandb.enabled=true", "wandb.tags=[smoke]", f"hydra.run.dir={run_dir}"])  # in process
     import wandb
     wandb.teardown()
     assert again.status == "completed"
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and all(r.name.endswith(state["id"]) for r in runs)
+    resent = [step for _, _, step in history(next(runs[1].glob("run-*.wandb")))]
+    assert min(resent) < 1536 < max(resent)  # from the CSV logs (before the checkpoint) and trained again (after)
+    assert _saved_history(run_dir, state["id"]) == _csv_rows(run_dir)  # none lost, none twice
+
+
+def _csv_rows(run_dir: Path) -> dict[str, list[float]]:
+    """The env steps of the rows W&B mirrors, per CSV log, in the logs' order."""
+    from agents.run.wandb_log import STEP_COLUMN, row_data
+    return {log: [row_data(log, row)["env_step"] for row in read_csv(run_dir / f"{log}.csv") if row_data(log, row)]
+            for log in STEP_COLUMN}
+
+
+def _saved_history(run_dir: Path, run_id: str) -> dict[str, list[float]]:
+    """The env steps of the rows W&B saved, per CSV log, over all the sessions of the run, in order."""
+    from agents.run.wandb_record import history, transaction_logs
+    saved: dict[str, list[float]] = {log: [] for log in ("metrics", "tasks", "eval", "plasticity")}
+    for path in transaction_logs(run_dir / "wandb", run_id):
+        for _, log, step in history(path):
+            saved[log].append(step)
+    return saved
 
 
 class _FakeRun:
@@ -256,7 +287,11 @@ def test_wandb_names_groups_and_no_row_twice_after_a_resume(tmp_path, monkeypatc
         {"eval/asterix/return_mean": 0.5, "eval/asterix/episodes": 8.0, "env_step": 2000.0},
         {"plasticity/dormant_tau0/net.0": 0.25, "env_step": 2000.0},
     ]
-    # the process dies after step 2000; its last checkpoint was at 1000, so the resumed run writes 2000 again
+    # the process dies after step 2000; its last checkpoint was at 1000, so the resumed run's logs hold the rows up
+    # to 1000 (cut back by the restore) and it writes 2000 again. W&B left no record of its own here (a fake), so
+    # the rows handed over stand in for the rows saved
+    (run_dir / "tasks.csv").write_text("task_visit,task_id,task_name,task_cycle,start_step\n0,0,breakout,0,0\n")
+    (run_dir / "metrics.csv").write_text("step,ep_return_mean,task_name\n1000,1.5,breakout\n")
     second = wandb_log.WandbLog(cfg, run_dir)
     assert runs[1].kwargs["id"] == runs[0].kwargs["id"]
     second("metrics", {"step": 2000, "ep_return_mean": 2.5})

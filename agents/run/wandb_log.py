@@ -13,8 +13,12 @@ What a W&B run holds (x-axis ``env_step`` for every chart):
 Naming: ``group`` = the sweep directory's name for a multirun job (else ``<agent>-<env>``), ``name`` =
 ``<method>-s<seed>``, ``job_type`` = the method, so W&B's grouping by ``job_type`` (or ``config.method.name``)
 reproduces the report's per-method curves. ``<run_dir>/wandb.json`` keeps the W&B run id: a resumed run continues
-the same W&B run, and rows a killed process had already sent (those after its last checkpoint, which the resumed
-run writes again) are not sent twice. ``WANDB_MODE=offline`` (or ``wandb.mode=offline``) writes the W&B files under
+the same W&B run. No row is lost or sent twice across a kill: the resumed run reads how many rows of each log W&B
+saved from W&B's own record of the run (:mod:`agents.run.wandb_record`; a row handed to W&B is saved later, by its
+service process, which a kill of the process group takes down too), sends the CSV rows after those before training
+goes on, and skips the rows it writes again that W&B already has. Where W&B left no record (``mode=disabled``, a
+deleted ``wandb/`` folder) the count of rows handed over, kept in ``wandb.json``, stands in for it.
+``WANDB_MODE=offline`` (or ``wandb.mode=offline``) writes the W&B files under
 ``<run_dir>/wandb/`` with no network; ``wandb sync`` uploads them later.
 """
 
@@ -31,6 +35,8 @@ from typing import Any
 
 from agents.errors import first_line
 from agents.run.layout import WANDB_STATE as STATE_FILE
+from agents.run.logs import read_csv
+from agents.run.wandb_record import UnreadableRecord, saved_rows
 
 MODES = ("online", "offline", "disabled")
 EXTRA_HINT = "pip install 'plasticity-rl[wandb]'"
@@ -91,8 +97,10 @@ class WandbLog:
         self.run_dir = Path(run_dir)
         self._state_path = self.run_dir / STATE_FILE
         state = json.loads(self._state_path.read_text()) if self._state_path.exists() else {}
-        self._state = {"id": state.get("id") or uuid.uuid4().hex[:8], "sent": dict(state.get("sent") or {})}
-        self._before = dict(self._state["sent"])  # sent by an earlier process: not sent again after a resume
+        self._state = {"id": state.get("id") or uuid.uuid4().hex[:8], "handed": dict(state.get("handed") or {})}
+        self._saved = self._saved_rows(self._state["handed"])  # rows W&B has from earlier processes, per log
+        self._seen: dict[str, int] = {}  # rows of each log met so far, the CSV's rows of a resumed run included
+        self._save_state()  # the id first: a process killed inside wandb.init leaves it for the next one
         options = dict(cfg.get("wandb") or {})
         self.run = wandb.init(id=self._state["id"], resume="allow", dir=str(self.run_dir),
                               project=options.get("project") or "plasticity-rl", entity=options.get("entity"),
@@ -101,7 +109,24 @@ class WandbLog:
         self.run.define_metric("env_step")
         self.run.define_metric("*", step_metric="env_step")
         self.broken = False  # set after the first failure: nothing more is sent (one warning line)
-        self._save_state()
+        self._send_unsaved_rows()
+
+    def _saved_rows(self, handed: dict[str, int]) -> dict[str, int]:
+        """Per log, how many rows W&B saved in earlier sessions of this run (module docstring)."""
+        try:
+            saved = saved_rows(self.run_dir / "wandb", self._state["id"])
+        except UnreadableRecord as err:
+            print(f"warning: W&B's record of this run could not be read ({first_line(err)}); rows are sent after "
+                  "the last row handed to W&B, so rows W&B had not saved when the last process died stay missing",
+                  file=sys.stderr, flush=True)
+            saved = None
+        return dict(handed) if saved is None else saved
+
+    def _send_unsaved_rows(self) -> None:
+        """The rows already in the CSV logs (a resumed run's, up to its checkpoint) that W&B has not saved."""
+        for log in STEP_COLUMN:
+            for row in read_csv(self.run_dir / f"{log}.csv"):
+                self(log, row)
 
     def _save_state(self) -> None:
         tmp = self._state_path.with_suffix(".json.tmp")
@@ -112,17 +137,18 @@ class WandbLog:
         if log not in STEP_COLUMN or self.broken:
             return  # episodes.csv is summarized in the metrics rows; a broken mirror sends nothing more
         data = row_data(log, row)
-        step = data.get("env_step")
-        if not data or step is None or step <= self._before.get(log, -1):
+        if "env_step" not in data:
             return
+        index = self._seen[log] = self._seen.get(log, 0) + 1
+        if index <= self._saved.get(log, 0):
+            return  # W&B saved this row from an earlier process of the run
         try:
             self.run.log(data)
         except Exception as err:  # the mirror stops; training and its CSV logs do not
             self._stop(err, "stopped sending")
             return
-        if step > self._state["sent"].get(log, -1):
-            self._state["sent"][log] = step
-            self._save_state()
+        self._state["handed"][log] = index
+        self._save_state()
 
     def finish(self) -> None:
         try:

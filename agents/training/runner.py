@@ -236,12 +236,13 @@ def train(cfg: RunConfig | Mapping[str, Any], make_env: EnvFactory, checkpoint: 
     """Train the agent described by ``cfg`` (continuing from ``checkpoint``) and return its run directory."""
     run = prepare(cfg, make_env)
     model = run.model
-    mirror = open_mirror(run.cfg.model_dump(mode="json"), run.run_dir)
     finished = False
     if checkpoint is not None:
         restored = restore(run, checkpoint)
         purge_tensorboard(model, restored["step"])
         finished = restored["reason"] == "final"  # the run had ended: only its final files are missing
+    # after the restore, which cuts the logs back to the checkpoint: the mirror first sends what W&B lacks of them
+    mirror = open_mirror(run.cfg.model_dump(mode="json"), run.run_dir)
     write_status(run.run_dir, "running", step=int(model.num_timesteps))
     guard = run.guard = NonFiniteGuard(model.policy, model.policy.optimizer, lambda: model.num_timesteps)
     run.checkpointer.install_signal_handlers()
