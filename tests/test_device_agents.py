@@ -146,6 +146,44 @@ def test_dqn_explores_per_env_and_acts_greedily_when_deterministic():
     assert 0.3 < differs < 0.53
 
 
+@pytest.mark.parametrize("forced", [False, True])
+def test_dqn_one_env_step_draws_acts_and_skips_the_forward_only_when_every_env_explores(forced, monkeypatch):
+    """The per-step semantics of ε-greedy: a uniform action draw, then the coin ``u < ε`` per env, then the greedy
+    action where the coin says so — the same actions as an always-computed forward, draw for draw; the forward is
+    left out only when every env explores (on the CPU path: the sync-free path never reads the coin)."""
+    from agents.algorithms.factory import make_agent
+    from agents.algorithms.vec_env import GymnasiumVecEnv
+    from agents.methods import build_method
+    from envs import make_curriculum
+    if forced:
+        monkeypatch.setenv("PLASTICITY_SYNC_FREE", "1")
+    env = GymnasiumVecEnv(make_curriculum({"tasks": ["breakout"], "steps_per_task": 10**6}, 1, 0))
+    cfg = {"name": "dqn", "n_envs": 1, "learning_rate": 1e-3, "batch_size": 16, "buffer_size": 1024,
+           "learning_starts": 0}
+    model = make_agent(cfg, env, build_method({"name": "adam", "optimizer": "adam"}), 10**6, seed=0, device="cpu")
+    model._setup_learn(10**6)  # where the agent takes its device's path
+    assert model._sync_free is forced
+    forwards = []
+    model.q_net.register_forward_hook(lambda *args: forwards.append(1))
+    obs = model._last_obs
+    for epsilon in (1.0, 0.5, 0.1):
+        torch.manual_seed(3)
+        got = [int(model._epsilon_greedy(obs, epsilon)) for _ in range(200)]
+        calls, forwards[:] = len(forwards), []
+        torch.manual_seed(3)
+        expected, explored = [], 0
+        for _ in range(200):  # the rule written out, the forward always computed
+            random = torch.randint(0, 6, (1,))
+            explore = torch.rand(1) < epsilon
+            with torch.no_grad():
+                greedy = model.q_net.forward(obs).argmax(dim=1)
+            expected.append(int(torch.where(explore, random, greedy)))
+            explored += int(explore)
+        forwards[:] = []
+        assert got == expected, epsilon
+        assert calls == (200 if forced else 200 - explored), epsilon
+
+
 def test_vectorized_dqn_trains_at_the_replay_ratio_through_hydra(train, tmp_path):
     result = train("agent=dqn", "agent.n_envs=16", "agent.replay_ratio=0.125", "agent.learning_starts=64",
                    "agent.buffer_size=2048", "agent.batch_size=64", "env=breakout", "total_timesteps=2048",

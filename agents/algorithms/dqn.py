@@ -48,13 +48,18 @@ class DQN(PlasticAlgorithm, sb3.DQN):
         return self._epsilon_greedy(obs, 0.0 if deterministic else self.exploration_rate)
 
     def _epsilon_greedy(self, obs: Tensor, epsilon: float) -> Tensor:
-        with th.no_grad():
-            greedy = self.q_net(obs).argmax(dim=1)
         if epsilon <= 0:
-            return greedy
+            return self._greedy(obs)
         n = obs.shape[0]
         random = th.randint(0, int(self.action_space.n), (n,), device=obs.device)
-        return th.where(th.rand(n, device=obs.device) < epsilon, random, greedy)
+        explore = th.rand(n, device=obs.device) < epsilon
+        if not self._sync_free and bool(explore.all()):
+            return random  # no env acts greedily: no forward (a host read, free on the CPU; the draws are the same)
+        return th.where(explore, random, self._greedy(obs))
+
+    def _greedy(self, obs: Tensor) -> Tensor:
+        with th.no_grad():
+            return self.q_net(obs).argmax(dim=1)
 
     def collect_rollouts(self, env, callback: BaseCallback, train_freq: TrainFreq, replay_buffer: DeviceReplayBuffer,
                          action_noise: Any = None, learning_starts: int = 0,

@@ -100,12 +100,12 @@ class RunLogger(BaseCallback):
             self._record_episodes()
         return True
 
-    def _on_rollout_end(self) -> None:
-        self._record_episodes()
-
     def _on_rollout_start(self) -> None:
-        self._record_episodes()
+        # episodes are read when a row needs them (here, at a switch, at the end) or FLUSH_EVERY steps have piled
+        # up, not at every rollout boundary: DQN's rollouts are one vector step long (a read per env step, ~10 %
+        # of one-env collection); the pending steps are in the checkpointed env state either way
         if self.num_timesteps - self._last_step >= self.log_every:
+            self._record_episodes()
             self._dump(self.env.task)
 
     def _on_training_end(self) -> None:
