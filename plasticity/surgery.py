@@ -138,23 +138,34 @@ def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: tor
     """Give ``units`` fresh incoming weights ``U(−bound, bound)``, zero incoming bias and zero outgoing weights.
 
     With zero outgoing weights the network computes exactly what it computed before, minus the replaced units'
-    old contribution. ``fresh``: the new incoming weights (one row per unit) when drawn by the caller. Returns the
-    touched ``(param, index)`` pairs; their optimizer state is reset when ``optimizer`` is given.
+    old contribution. ``units``: indices, or a boolean per unit — then every write is a ``where`` or a
+    ``masked_fill`` over a broadcast mask, so how many units are replaced is never read on the host (a GPU stall
+    otherwise), and ``fresh`` holds a row for every unit (those of the other units are unused). ``fresh``: the new
+    incoming weights when drawn by the caller. Returns the touched ``(param, index)`` pairs (full-shape boolean
+    masks for a boolean ``units``); their optimizer state is reset when ``optimizer`` is given.
     """
-    if units.numel() == 0:
+    masked = units.dtype == torch.bool
+    if not masked and units.numel() == 0:
         return []
     module = layer.module
     weight = module.weight
-    weight[units] = draw_incoming(layer, units.numel(), bound, generator) if fresh is None else fresh
-    touched: list[tuple[Tensor, Index]] = [(weight, (units,))]
+    if fresh is None:
+        fresh = draw_incoming(layer, layer.n_units if masked else units.numel(), bound, generator)
+    rows = _unit_index(units, weight)
+    if masked:
+        weight.copy_(torch.where(rows, fresh, weight))
+    else:
+        weight[rows] = fresh
+    touched: list[tuple[Tensor, Index]] = [(weight, rows)]
     if module.bias is not None:
-        module.bias[units] = 0.0
-        touched.append((module.bias, (units,)))
+        index = _unit_index(units, module.bias)
+        fill_(module.bias, index, 0.0)
+        touched.append((module.bias, index))
     for _, norm in layer.norms:
         touched += _reset_norm(norm, units)
     for consumer in layer.consumers:
-        index = consumer.outgoing(units)
-        consumer.weight[index] = 0.0
+        index = consumer.outgoing_mask(units) if masked else consumer.outgoing(units)
+        fill_(consumer.weight, index, 0.0)
         touched.append((consumer.weight, index))
     if optimizer is not None:
         for param, index in touched:
@@ -162,37 +173,11 @@ def reinit_units(layer: HiddenLayer, units: Tensor, bound: float, generator: tor
     return touched
 
 
-@torch.no_grad()
-def reinit_units_where(layer: HiddenLayer, units: Tensor, fresh: Tensor,
-                       optimizer: torch.optim.Optimizer | None = None) -> list[tuple[Tensor, Index]]:
-    """:func:`reinit_units` for the units where the boolean ``units`` (one per unit) is true, with fixed shapes.
-
-    ``fresh`` holds a row for *every* unit (rows of the other units are unused); every write is a ``where`` or a
-    ``masked_fill`` over a broadcast mask, so how many units are replaced is never read on the host (a GPU stall
-    otherwise). The touched indices are full-shape boolean masks.
-    """
-    module = layer.module
-    weight = module.weight
-    rows = _unit_mask(units, weight)
-    weight.copy_(torch.where(rows, fresh, weight))
-    touched: list[tuple[Tensor, Index]] = [(weight, rows)]
-    if module.bias is not None:
-        module.bias.masked_fill_(units, 0.0)
-        touched.append((module.bias, units))
-    for _, norm in layer.norms:
-        touched += _reset_norm(norm, units)
-    for consumer in layer.consumers:
-        mask = consumer.outgoing_mask(units)
-        consumer.weight.masked_fill_(mask, 0.0)
-        touched.append((consumer.weight, mask))
-    if optimizer is not None:
-        for param, index in touched:
-            reset_optimizer_entries(optimizer, param, index)
-    return touched
-
-
-def _unit_mask(units: Tensor, tensor: Tensor) -> Tensor:
-    """A per-unit boolean mask broadcast over ``tensor``, whose first dimension is the units."""
+def _unit_index(units: Tensor, tensor: Tensor) -> Index:
+    """The entries of ``tensor`` (first dimension: the units) of ``units``: ``(units,)`` for indices, a broadcast
+    boolean mask of ``tensor``'s shape for a boolean per unit."""
+    if units.dtype != torch.bool:
+        return (units,)
     return units.view(-1, *([1] * (tensor.dim() - 1))).expand_as(tensor)
 
 
@@ -212,7 +197,7 @@ def _reset_norm(norm: nn.Module, units: Tensor) -> list[tuple[Tensor, Index]]:
     for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
         tensor = getattr(norm, name, None)
         if tensor is not None:
-            index: Index = _unit_mask(units, tensor) if units.dtype == torch.bool else (units,)
+            index = _unit_index(units, tensor)
             fill_(tensor, index, value)
             if isinstance(tensor, nn.Parameter):
                 touched.append((tensor, index))

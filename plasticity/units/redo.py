@@ -13,9 +13,9 @@ batch of 256), or, with ``score_with``, one forward pass you supply (e.g. ``lamb
 
 **No host read on a GPU.** How many units are dormant is data: choosing them with ``nonzero`` would make the CPU wait
 for the device at every scoring step. On a GPU (or with ``PLASTICITY_SYNC_FREE=1``, :mod:`plasticity.sync`) the
-dormant units are written with masks over fixed shapes (:func:`plasticity.surgery.reinit_units_where`) and the
-counts stay on the device until read (``recycled``). Both paths draw a fresh row for *every* unit of the layer at
-each scoring step and use the dormant units' rows, so they give the same network from the same seed.
+dormant units are written with masks over fixed shapes (:func:`plasticity.surgery.reinit_units` given a boolean
+per unit) and the counts stay on the device until read (``recycled``). Both paths draw a fresh row for *every* unit
+of the layer at each scoring step and use the dormant units' rows, so they give the same network from one seed.
 
 **Differences from the authors' code**, by choice: the recycled units' bias moments are reset with their
 weights', and the touched entries' Adam step counts restart (with RegularizedAdam, or torch's Adam/AdamW through
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from plasticity import sync
 from plasticity.metrics.dormant import dormant_mask, mean_magnitude, scores_from_magnitudes
 from plasticity.network import ActivationCapture
-from plasticity.surgery import draw_incoming, reinit_units, reinit_units_where
+from plasticity.surgery import draw_incoming, reinit_units
 from plasticity.units.base import UnitMethod
 
 
@@ -112,13 +112,12 @@ class ReDo(UnitMethod):
             mask = dormant_mask(None, self.threshold, scores[layer.name])
             fresh = draw_incoming(layer, layer.n_units, self._bounds[layer.name], self.generator)
             self.last_mask[layer.name] = mask
-            if self.sync_free:
-                reinit_units_where(layer, mask, fresh, optimizer)
-                self._counts[layer.name] = self._counts.get(layer.name, 0) + mask.sum()
-            else:
-                units = torch.nonzero(mask).flatten()
-                reinit_units(layer, units, self._bounds[layer.name], self.generator, optimizer, fresh=fresh[units])
-                self._counts[layer.name] = self._counts.get(layer.name, 0) + units.numel()
+            # sync-free: masked writes over fixed shapes and the count kept on the device; else cheap host indices
+            units = mask if self.sync_free else torch.nonzero(mask).flatten()
+            reinit_units(layer, units, self._bounds[layer.name], self.generator, optimizer,
+                         fresh=fresh if self.sync_free else fresh[units])
+            count = mask.sum() if self.sync_free else units.numel()
+            self._counts[layer.name] = self._counts.get(layer.name, 0) + count
 
     def _accumulate(self, activations: dict[str, Tensor]) -> None:
         """Per-unit ``Σ_n mean_pos |h|`` of the training minibatches of the last steps before a scoring step, as
